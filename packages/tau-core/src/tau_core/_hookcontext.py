@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ class ToolCallContext:
         idempotency_key: Stable across resumes; a tool can use it to make itself idempotent.
         secrets: Credentials granted to this tool (name → value), injected by core.
         tool: The tool object itself.
+        original_call: The call the authority allowed; if a wrapper replaced ``call``, core
+            checks the replacement against the authority again before the tool runs.
+        authorize: Core's check for a replaced call (raises :class:`PolicyDenied`).
     """
 
     call: ToolCall
@@ -33,6 +37,8 @@ class ToolCallContext:
     idempotency_key: str
     secrets: dict[str, str] = field(factory=dict, repr=False)
     tool: Any = field(default=None, repr=False)
+    original_call: ToolCall | None = field(default=None, repr=False)
+    authorize: Callable[[ToolCall], None] | None = field(default=None, repr=False)
 
 
 @define

@@ -45,8 +45,10 @@ from .errors import (
     CredentialError,
     JournalError,
     PluginError,
+    PolicyDenied,
     ProviderAuthenticationError,
     ProviderError,
+    SafetyViolation,
     ToolError,
 )
 
@@ -227,14 +229,18 @@ class Loop:
             try:
                 impl.function(event=event)
             except Exception as exc:
-                self.problems.append(
-                    PluginProblem(
-                        impl.plugin_name,
-                        None,
-                        None,
-                        f"tau_event observer raised {type(exc).__name__}: {exc}",
-                        traceback.format_exc(),
-                    )
+                if event.kind == "plugin_problem":
+                    continue  # never report a failure to report a failure
+                problem = PluginProblem(
+                    impl.plugin_name,
+                    None,
+                    None,
+                    self.s.redactor.text(f"tau_event observer raised {type(exc).__name__}: {exc}"),
+                    self.s.redactor.text(traceback.format_exc()),
+                )
+                # Recorded, so a resumed or replayed run reports it too.
+                self.record(
+                    "plugin_problem", f"observer:{event.key}:{impl.plugin_name}", to_dict(problem)
                 )
 
     # -- the run --------------------------------------------------------------------------------
@@ -243,6 +249,11 @@ class Loop:
         self._load_recorded()
         if "outcome" in self.recorded and self.s.mode == "live":
             return _recorded_outcome(self.recorded["outcome"].data)
+        if "outcome" not in self.recorded and self.s.mode == "replay":
+            raise JournalError(
+                f"run {self.s.run_id} is not finished (no outcome is recorded), so there is "
+                f"nothing to replay; continue it with `tau sessions resume {self.s.run_id}`"
+            )
         try:
             await self._run()
         except _Stop as stop:
@@ -268,8 +279,9 @@ class Loop:
         if s.mode == "live":
             n = sum(1 for e in self.recorded.values() if e.kind == "segment")
             self.record("segment", f"segment:{n}", {"n": n, "resumed": n > 0})
-            if n:
-                self.notes.append({"kind": "resumed", "segment": n})
+        for event in sorted(self.recorded.values(), key=lambda e: e.seq):
+            if event.kind == "segment" and event.data["resumed"]:
+                self.notes.append({"kind": "resumed", "segment": event.data["n"]})
         start = await self.activity("start", "run_started", self._start)
         self.baseline = start["snapshot"]
         self.load_problems = [from_dict(p, PluginProblem) for p in start["plugin_errors"]]
@@ -481,14 +493,17 @@ class Loop:
         for call, tool, _, pre, _ in plan:
             if pre is None and tool is not None and tool.spec.has_side_effect:
                 intent, done = f"intent:{turn}:{call.id}", f"tool:{turn}:{call.id}"
-                if intent in self.recorded and done not in self.recorded:
-                    if tool.spec.idempotent:
-                        self.record("rerun", f"rerun:{turn}:{call.id}", {"call": to_dict(call)})
-                        self.notes.append(
-                            {"kind": "rerun_idempotent", "call_id": call.id, "tool": call.name}
-                        )
-                    else:
-                        in_doubt.append(call)
+                rerun = f"rerun:{turn}:{call.id}"
+                interrupted = intent in self.recorded and done not in self.recorded
+                if interrupted and not tool.spec.idempotent:
+                    in_doubt.append(call)
+                    continue
+                if interrupted:
+                    self.record("rerun", rerun, {"call": to_dict(call)})
+                if rerun in self.recorded:
+                    self.notes.append(
+                        {"kind": "rerun_idempotent", "call_id": call.id, "tool": call.name}
+                    )
         if in_doubt:
             names = ", ".join(f"{c.name} (call {c.id})" for c in in_doubt)
             raise _Stop(
@@ -507,6 +522,14 @@ class Loop:
             )
         )
         self.messages.append(Message("tool", tuple(results)))
+        for result in results:
+            reason = result.metadata.get("stop")
+            if reason:
+                raise _Stop(
+                    "blocked",
+                    str(reason),
+                    f"{result.name} was stopped: {result.error.message if result.error else ''}",
+                )
 
     async def _plan(
         self, call: ToolCall, turn: int
@@ -690,6 +713,26 @@ class Loop:
         limit = self.s.authority.budgets.max_wall_time
         if limit is not None:
             timeout = max(0.001, min(timeout, limit - self._elapsed()))
+
+        def authorize(replaced: ToolCall) -> None:
+            if replaced.name != call.name:
+                raise PolicyDenied(
+                    f"a wrapper replaced {call.name} with {replaced.name}",
+                    rule_id="wrapper.replaced",
+                    reason_code="policy_denied",
+                )
+            needed = list(tool.capabilities(replaced.arguments, self.workdir))
+            d = check_capabilities(
+                self.s.authority, call.id, call.name, needed, self.workdir, self._protected
+            )
+            if not d.allowed:
+                raise PolicyDenied(
+                    f"a wrapper replaced the call: {d.message}",
+                    rule_id=d.rule_id,
+                    reason_code=d.reason_code,
+                    needed_grant=d.needed_grant,
+                )
+
         context = ToolCallContext(
             call=call,
             spec=spec,
@@ -698,10 +741,29 @@ class Loop:
             idempotency_key=f"{self.s.run_id}:{turn}:{call.id}",
             secrets=secrets,
             tool=tool,
+            original_call=call,
+            authorize=authorize,
         )
         try:
             awaitable = self.s.manager.hook.tau_tool_call(context=context)
             result = await asyncio.wait_for(awaitable, timeout)
+        except SafetyViolation as exc:
+            return ToolResult.failure(
+                call,
+                "unsafe_content",
+                str(exc),
+                "a safety check stopped this call",
+                stop="unsafe_content",
+            )
+        except PolicyDenied as exc:
+            return ToolResult.failure(
+                call,
+                "policy_denied",
+                str(exc),
+                f"needs {exc.needed_grant}" if exc.needed_grant else "",
+                stop=exc.reason_code,
+                rule_id=exc.rule_id,
+            )
         except TimeoutError:
             return ToolResult.failure(
                 call, "timeout", f"{call.name} did not finish in {timeout:g}s", "try a smaller step"
@@ -720,6 +782,10 @@ class Loop:
                 call,
                 "tool_crashed",
                 f"{call.name} returned {type(result).__name__}, not a ToolResult",
+            )
+        if context.call != call:
+            result = evolve(
+                result, metadata={**result.metadata, "replaced_call": to_dict(context.call)}
             )
         return evolve(result, call_id=call.id, name=call.name)
 
@@ -804,6 +870,9 @@ class Loop:
         self.in_doubt.extend(stop.in_doubt)
         diff = await self._diff("diff:final")
         end = await self.activity("clock:end", "clock", self._end_clock)
+        # Problems an observer had with the outcome event itself come after it; leave them out.
+        recorded_outcome = self.recorded.get("outcome")
+        outcome_seq = recorded_outcome.seq if recorded_outcome is not None else 1 << 62
         evidence = Evidence(
             run_id=self.s.run_id,
             task=self.s.task,
@@ -819,7 +888,15 @@ class Loop:
                 **{k: round(v, 6) for k, v in self.durations.items()},
                 "total": end["elapsed"],
             },
-            plugin_errors=[*self.load_problems, *self.problems],
+            plugin_errors=[
+                *self.load_problems,
+                *self.problems,
+                *(
+                    from_dict(e.data, PluginProblem)
+                    for e in sorted(self.recorded.values(), key=lambda e: e.seq)
+                    if e.kind == "plugin_problem" and e.seq < outcome_seq
+                ),
+            ],
             in_doubt=self.in_doubt,
             events=self.notes,
         )

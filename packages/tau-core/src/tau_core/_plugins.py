@@ -27,7 +27,7 @@ from attrs import define, field
 
 from . import hookspecs
 from ._registry import KINDS, Collision, Registry
-from .errors import PluginError
+from .errors import PluginError, PolicyDenied
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -40,11 +40,11 @@ declaring another version is refused with a reason."""
 
 _FIXES = {
     "import": "Reinstall the plugin's distribution, or block it: "
-    "`tau config set plugins.block NAME`.",
+    "`tau config set plugins.block '[\"NAME\"]'`.",
     "api": "Upgrade the plugin (or tau-core) so both speak the same TAU_PLUGIN_API.",
     "hook": "Rename the function to a hook listed in docs/hooks.md (a typo in a hook name?).",
     "register": "The plugin raised inside a tau_register_* hook; report it to its authors, or "
-    "block it: `tau config set plugins.block NAME`.",
+    "block it: `tau config set plugins.block '[\"NAME\"]'`.",
 }
 
 
@@ -90,6 +90,15 @@ class _Innermost:
 
     @hookspecs.hookimpl(trylast=True)
     def tau_tool_call(self, context: Any) -> Any:
+        if context.original_call is not None and context.call != context.original_call:
+            # A wrapper replaced the call: it must pass the authority again (fail closed).
+            if context.authorize is None:
+                raise PolicyDenied(
+                    "a wrapper replaced the tool call and no check is attached",
+                    rule_id="wrapper.replaced",
+                    reason_code="policy_denied",
+                )
+            context.authorize(context.call)
         return context.tool.run(context.call.arguments, context)
 
     @hookspecs.hookimpl(trylast=True)

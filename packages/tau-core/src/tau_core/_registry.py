@@ -57,7 +57,7 @@ class Collision:
         return (
             f"{self.kind[:-1]} {self.name!r} from plugin {self.ignored!r} collides with the one "
             f"from {self.kept!r}; {self.ignored!r}'s was ignored (block one of them with "
-            f"`tau config set plugins.block`)"
+            f"`tau config set plugins.block '[\"{self.ignored}\"]'`)"
         )
 
 
@@ -174,6 +174,7 @@ def resolve_factory(entry: RegistryEntry) -> Any:
         raise PluginError(
             f"{entry.kind[:-1]} {entry.name!r} from plugin {entry.plugin!r}: cannot load "
             f"{entry.factory!r}: {type(exc).__name__}: {exc}. Reinstall the plugin "
-            f"({entry.dist or 'its distribution'}) or block it with `tau config set plugins.block`."
+            f"({entry.dist or 'its distribution'}) or block it with "
+            f"`tau config set plugins.block '[\"{entry.plugin}\"]'`."
         ) from exc
     return obj
