@@ -515,12 +515,15 @@ class Loop:
                 in_doubt=in_doubt,
             )
         semaphore = asyncio.Semaphore(self.s.max_parallel_tools)
-        results = await asyncio.gather(
+        outcomes = await asyncio.gather(
             *(
                 self._execute(turn, call, tool, decision, pre, secrets, semaphore)
                 for call, tool, decision, pre, secrets in plan
             )
         )
+        # Evidence lists calls in the model's order, whatever order they finished in.
+        self.records.extend(record for _, record in outcomes)
+        results = [result for result, _ in outcomes]
         self.messages.append(Message("tool", tuple(results)))
         for result in results:
             reason = result.metadata.get("stop")
@@ -673,11 +676,10 @@ class Loop:
         pre: ToolResult | None,
         secrets: dict[str, str],
         semaphore: asyncio.Semaphore,
-    ) -> ToolResult:
+    ) -> tuple[ToolResult, ToolCallRecord]:
         key = f"tool:{turn}:{call.id}"
         if pre is not None:
-            self.records.append(ToolCallRecord(call, decision, pre, 0.0))
-            return pre
+            return pre, ToolCallRecord(call, decision, pre, 0.0)
 
         async def run() -> dict[str, Any]:
             spec = tool.spec
@@ -702,8 +704,7 @@ class Loop:
         data = await self.activity(key, "tool_result", run)
         result = from_dict(data["result"], ToolResult)
         self.durations["tools"] += data["duration"]
-        self.records.append(ToolCallRecord(call, decision, result, data["duration"]))
-        return result
+        return result, ToolCallRecord(call, decision, result, data["duration"])
 
     async def _invoke(
         self, turn: int, call: ToolCall, tool: Any, secrets: dict[str, str]
@@ -907,7 +908,7 @@ class Loop:
             if dumps(recorded.data) != dumps(data):
                 raise JournalError(
                     f"run {self.s.run_id}: replay diverged: the re-driven outcome differs from the "
-                    "recorded one"
+                    f"recorded one ({_first_difference(recorded.data, data)})"
                 )
             return outcome
         self.record("outcome", "outcome", data, durable=True)
@@ -921,3 +922,16 @@ def _recorded_outcome(data: Mapping[str, Any]) -> Outcome:
     from ._serialization import loads
 
     return loads(dumps(data), Outcome)
+
+
+def _first_difference(recorded: Any, replayed: Any, path: str = "$") -> str:
+    """Where two JSON values first differ, for divergence errors."""
+    if isinstance(recorded, dict) and isinstance(replayed, dict):
+        for key in sorted(recorded.keys() | replayed.keys()):
+            if recorded.get(key) != replayed.get(key):
+                return _first_difference(recorded.get(key), replayed.get(key), f"{path}.{key}")
+    if isinstance(recorded, list) and isinstance(replayed, list) and len(recorded) == len(replayed):
+        for i, (a, b) in enumerate(zip(recorded, replayed, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{i}]")
+    return f"at {path}: recorded {str(recorded)[:120]!r}, replayed {str(replayed)[:120]!r}"

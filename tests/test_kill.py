@@ -1,0 +1,225 @@
+"""Kill -9 at random points, then resume: same outcome, no side effect twice, journal intact.
+
+Each iteration starts ``tau run`` in a subprocess with a script that mixes idempotent writes
+and non-idempotent appends (slowed down so kills land inside them), SIGKILLs it at a random
+moment, sometimes kills the resume too, and finally resumes to the end. The default suite runs
+a few iterations; ``nox -s kill`` runs ``TAU_KILL_ITERATIONS`` (100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TAU = Path(sys.executable).with_name("tau")
+KIT = ["-p", "tau_core.testing.plugin"]
+GREETING = "Hello, Tau\n"
+SCRIPT = {
+    "turns": [
+        {
+            "text": "first",
+            "tool_calls": [
+                {"name": "append_line", "arguments": {"path": "ledger.txt", "line": "a"}},
+                {"name": "write_file", "arguments": {"path": "notes.txt", "content": "one\n"}},
+            ],
+        },
+        {
+            "text": "second",
+            "tool_calls": [
+                {"name": "write_file", "arguments": {"path": "greeting.txt", "content": "draft\n"}}
+            ],
+        },
+        {"text": "I think I am done."},
+        {
+            "text": "fixing",
+            "tool_calls": [
+                {"name": "append_line", "arguments": {"path": "ledger.txt", "line": "b"}},
+                {"name": "write_file", "arguments": {"path": "greeting.txt", "content": GREETING}},
+            ],
+        },
+        {"text": "done now"},
+    ]
+}
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAU_")}
+    env.update(TAU_HOME=str(home), TAU_DISABLE_PLUGIN_AUTOLOAD="1", TAU_TEST_TOOL_DELAY="0.05")
+    return env
+
+
+def _setup(root: Path) -> tuple[Path, Path, dict[str, str]]:
+    home, work = root / "home", root / "work"
+    home.mkdir(parents=True)
+    work.mkdir()
+    (home / "config.toml").write_text(
+        '[verifiers.file_equals]\npath = "greeting.txt"\ncontent = "Hello, Tau\\n"\n'
+    )
+    (root / "script.json").write_text(json.dumps(SCRIPT))
+    return home, work, _env(home)
+
+
+def _run_args(root: Path, work: Path, run_id: str) -> list[str]:
+    return [
+        str(TAU),
+        *KIT,
+        "run",
+        "greet",
+        "--model",
+        f"scripted:{root / 'script.json'}",
+        "--allow",
+        "write:.",
+        "--verifier",
+        "file_equals",
+        "--workdir",
+        str(work),
+        "--run-id",
+        run_id,
+        "--json",
+    ]
+
+
+def _resume_args(run_id: str) -> list[str]:
+    return [str(TAU), *KIT, "sessions", "resume", run_id, "--json"]
+
+
+def _run_exists(home: Path, run_id: str) -> bool:
+    db = home / "journal.sqlite3"
+    if not db.exists():
+        return False
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+def _kill_at(
+    args: list[str], env: dict[str, str], delay: float
+) -> subprocess.CompletedProcess | None:
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=delay)
+        return subprocess.CompletedProcess(args, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        return None
+
+
+def _stable(outcome: dict) -> tuple:
+    ev = outcome["evidence"]
+    return (
+        outcome["status"],
+        outcome["reason"],
+        outcome["summary"],
+        ev["changed_files"],
+        [v["status"] for v in ev["verifier_results"]],
+        ev["turns"],
+    )
+
+
+def _reference(tmp_path: Path) -> tuple[tuple, float]:
+    _, work, env = _setup(tmp_path / "reference")
+    started = time.monotonic()
+    proc = subprocess.run(
+        _run_args(tmp_path / "reference", work, "ref"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    outcome = json.loads(proc.stdout)
+    assert outcome["status"] == "verified"
+    assert (work / "ledger.txt").read_text() == "a\nb\n"
+    return _stable(outcome), elapsed
+
+
+def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
+    reference, duration = _reference(tmp_path)
+    rng = random.Random(seed)
+    tally = {"verified": 0, "in_doubt": 0, "finished_before_kill": 0, "kills": 0}
+    for i in range(count):
+        root = tmp_path / f"it{i}"
+        home, work, env = _setup(root)
+        run_id = f"kill-{i}"
+        done = _kill_at(_run_args(root, work, run_id), env, rng.uniform(0.05, duration * 1.1))
+        if done is None:
+            tally["kills"] += 1
+            if not _run_exists(home, run_id):  # killed before the run was recorded: start over
+                done = subprocess.run(
+                    _run_args(root, work, run_id),
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+            else:
+                # Sometimes kill the resume as well, then resume to the end.
+                if rng.random() < 0.5:
+                    second = _kill_at(_resume_args(run_id), env, rng.uniform(0.05, duration))
+                    tally["kills"] += second is None
+                done = subprocess.run(
+                    _resume_args(run_id), env=env, capture_output=True, text=True, timeout=120
+                )
+        else:
+            tally["finished_before_kill"] += 1
+        assert done.returncode in (0, 3), done.stderr
+        outcome = json.loads(done.stdout)
+        ledger = (
+            (work / "ledger.txt").read_text().splitlines() if (work / "ledger.txt").exists() else []
+        )
+        # A non-idempotent side effect never happens twice.
+        assert sorted(set(ledger)) == sorted(ledger), f"iteration {i}: ledger {ledger}"
+        if outcome["status"] == "verified":
+            assert _stable(outcome) == reference, f"iteration {i}"
+            assert ledger == ["a", "b"]
+            tally["verified"] += 1
+        else:
+            # The only other acceptable end: killed inside a non-idempotent call.
+            assert (outcome["status"], outcome["reason"]) == ("blocked", "in_doubt"), outcome
+            names = [c["name"] for c in outcome["evidence"]["in_doubt"]]
+            assert names == ["append_line"]
+            tally["in_doubt"] += 1
+        conn = sqlite3.connect(home / "journal.sqlite3")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        # Replaying the finished run gives the same outcome, byte for byte.
+        replay = subprocess.run(
+            [str(TAU), *KIT, "sessions", "replay", run_id, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert json.loads(replay.stdout) == outcome
+    return tally
+
+
+def test_kill_and_resume_quick(tmp_path):
+    tally = _iterations(tmp_path, int(os.environ.get("TAU_KILL_QUICK", "6")), seed=7)
+    assert tally["kills"] >= 1, tally
+
+
+@pytest.mark.slow
+def test_kill_and_resume_many(tmp_path):
+    count = int(os.environ.get("TAU_KILL_ITERATIONS", "100"))
+    tally = _iterations(tmp_path, count, seed=int(os.environ.get("TAU_KILL_SEED", "2026")))
+    print(f"\nkill-9 loop: {json.dumps(tally)}")
+    assert tally["kills"] >= count // 2, tally
+    assert tally["verified"] >= 1, tally
