@@ -95,9 +95,7 @@ def integration(session: nox.Session) -> None:
     """Run the cross-package tests in tests/ with every distribution installed."""
     _install_workspace(session)
     # The full kill-9 loop has its own session; here its short version runs.
-    session.run(
-        "pytest", str(ROOT / "tests"), "-m", "not slow", *session.posargs, env=_PLUGIN_ENV
-    )
+    session.run("pytest", str(ROOT / "tests"), "-m", "not slow", *session.posargs, env=_PLUGIN_ENV)
 
 
 @nox.session

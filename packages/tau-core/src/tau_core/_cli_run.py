@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -87,6 +86,8 @@ def build_authority(args: argparse.Namespace, config: Any) -> Authority:
 def _approver(call: Any, decision: Any) -> Any:
     if not sys.stdin.isatty():
         return False
+
+    import asyncio
 
     async def ask() -> bool:
         question = (

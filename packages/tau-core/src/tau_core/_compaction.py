@@ -16,20 +16,34 @@ from ._messages import Message, TextPart, ThinkingPart, ToolCall, ToolResult
 __all__ = ["compact", "estimate_tokens"]
 
 
+# Messages are immutable, so each one's size is computed once. Keyed by id() with the message
+# kept alongside (an id is only reused after its object is gone); cleared when it grows large.
+_SIZES: dict[int, tuple[Message, int]] = {}
+_SIZES_MAX = 4096
+
+
+def _chars(m: Message) -> int:
+    hit = _SIZES.get(id(m))
+    if hit is not None and hit[0] is m:
+        return hit[1]
+    chars = 16  # role and framing
+    for p in m.parts:
+        if isinstance(p, TextPart | ThinkingPart):
+            chars += len(p.text)
+        elif isinstance(p, ToolCall):
+            chars += len(p.name) + len(json.dumps(p.arguments, ensure_ascii=False))
+        elif isinstance(p, ToolResult):
+            content = p.content if isinstance(p.content, str) else json.dumps(p.content)
+            chars += len(content)
+    if len(_SIZES) >= _SIZES_MAX:
+        _SIZES.clear()
+    _SIZES[id(m)] = (m, chars)
+    return chars
+
+
 def estimate_tokens(messages: Sequence[Message]) -> int:
     """A cheap, conservative token estimate: about 3.5 characters per token."""
-    chars = 0
-    for m in messages:
-        for p in m.parts:
-            if isinstance(p, TextPart | ThinkingPart):
-                chars += len(p.text)
-            elif isinstance(p, ToolCall):
-                chars += len(p.name) + len(json.dumps(p.arguments, ensure_ascii=False))
-            elif isinstance(p, ToolResult):
-                content = p.content if isinstance(p.content, str) else json.dumps(p.content)
-                chars += len(content)
-        chars += 16  # role and framing
-    return int(chars / 3.5) + 1
+    return int(sum(_chars(m) for m in messages) / 3.5) + 1
 
 
 def _units(messages: Sequence[Message]) -> tuple[list[Message], list[list[Message]]]:

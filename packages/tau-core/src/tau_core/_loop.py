@@ -488,6 +488,7 @@ class Loop:
         plan = []
         for call in calls:
             plan.append(await self._plan(call, turn))
+        self.s.journal.flush()
         self.tool_calls_made += len(calls)
         in_doubt = []
         for call, tool, _, pre, _ in plan:
@@ -574,7 +575,8 @@ class Loop:
         )
         if not decision.allowed:
             decision = await self._escalate(call, decision, turn)
-        self.record("decision", f"decision:{turn}:{call.id}", to_dict(decision))
+        # Decisions of one batch share a commit (made before any call of the batch runs).
+        self.record("decision", f"decision:{turn}:{call.id}", to_dict(decision), commit=False)
         self.decisions.append(decision)
         if not decision.allowed:
             if self.s.authority.approval == "never":

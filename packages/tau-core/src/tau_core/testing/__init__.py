@@ -201,12 +201,21 @@ class ReadFile(_FileTool):
 
 
 class AppendLine(_FileTool):
-    """Appends ``line`` to ``path``: a real side effect that is NOT idempotent."""
+    """Appends ``line`` to ``path``: a real side effect that is NOT idempotent.
+
+    With ``keyed=True`` the tool makes itself idempotent with the call's idempotency key: each
+    line is written as ``LINE<TAB># KEY`` in one append, and a key already in the file is not
+    written again. It then declares ``idempotent=True``, so an interrupted call is re-run on
+    resume instead of leaving the run in doubt.
+    """
 
     kind = "write"
 
-    def __init__(self, name: str = "append_line", *, delay: float = 0.0) -> None:
+    def __init__(
+        self, name: str = "append_line", *, delay: float = 0.0, keyed: bool = False
+    ) -> None:
         self.delay = delay
+        self.keyed = keyed
         self.spec = ToolSpec(
             name,
             "Append one line to a file.",
@@ -217,15 +226,21 @@ class AppendLine(_FileTool):
             },
             side_effect="write",
             capabilities=("write",),
-            idempotent=False,
+            idempotent=keyed,
         )
 
     async def run(self, arguments: Mapping[str, JSON], context: ToolCallContext) -> ToolResult:
         if self.delay:
             await asyncio.sleep(self.delay)
         path = context.workdir / _path_arg(arguments)
+        text = f"{arguments.get('line', '')}"
+        if self.keyed:
+            marker = f"\t# {context.idempotency_key}"
+            if path.exists() and marker in path.read_text(encoding="utf-8"):
+                return ToolResult(context.call.id, self.spec.name, "already appended")
+            text += marker
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{arguments.get('line', '')}\n")
+            fh.write(f"{text}\n")
             fh.flush()
             os.fsync(fh.fileno())
         if self.delay:

@@ -1,6 +1,7 @@
 """The test kit as a plugin for the CLI: ``tau -p tau_core.testing.plugin run ...``.
 
-Tools: ``write_file``, ``read_file``, ``append_line`` (not idempotent), ``sleep``, ``noop``.
+Tools: ``write_file``, ``read_file``, ``append_line`` (not idempotent), ``append_once``
+(idempotent through the idempotency key), ``sleep``, ``noop``.
 Verifiers: ``file_equals`` (options ``path``, ``content``, ``protect``).
 ``TAU_TEST_TOOL_DELAY`` (seconds) slows ``append_line`` down, for kill tests.
 """
@@ -22,6 +23,11 @@ def tau_register_tools(registry: Any) -> None:
     delay = float(os.environ.get("TAU_TEST_TOOL_DELAY", "0") or 0)
     registry.register("write_file", WriteFile, help="write a text file (test kit)")
     registry.register("read_file", ReadFile, help="read a text file (test kit)")
+    registry.register(
+        "append_once",
+        lambda: AppendLine("append_once", delay=delay, keyed=True),
+        help="append a line once per idempotency key; idempotent (test kit)",
+    )
     registry.register(
         "append_line",
         lambda: AppendLine(delay=delay),
