@@ -1,9 +1,13 @@
 """Kill -9 at random points, then resume: same outcome, no side effect twice, journal intact.
 
 Each iteration starts ``tau run`` in a subprocess with a script that mixes idempotent writes
-and non-idempotent appends (slowed down so kills land inside them), SIGKILLs it at a random
-moment, sometimes kills the resume too, and finally resumes to the end. The default suite runs
-a few iterations; ``nox -s kill`` runs ``TAU_KILL_ITERATIONS`` (100).
+and appends to a ledger (slowed down so kills land inside them), SIGKILLs it at a random
+moment, sometimes kills the resume too, and finally resumes to the end. Half the iterations
+append with ``append_line``, which is not idempotent: a kill inside it must end
+``blocked(in_doubt)`` naming the call, never a second append. The other half use
+``append_once``, which makes itself idempotent with the call's idempotency key: every one of
+those iterations must resume to the reference outcome. The default suite runs a few
+iterations; ``nox -s kill`` runs ``TAU_KILL_ITERATIONS`` (100).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ SCRIPT = {
         {
             "text": "first",
             "tool_calls": [
-                {"name": "append_line", "arguments": {"path": "ledger.txt", "line": "a"}},
+                {"name": "APPEND", "arguments": {"path": "ledger.txt", "line": "a"}},
                 {"name": "write_file", "arguments": {"path": "notes.txt", "content": "one\n"}},
             ],
         },
@@ -42,7 +46,7 @@ SCRIPT = {
         {
             "text": "fixing",
             "tool_calls": [
-                {"name": "append_line", "arguments": {"path": "ledger.txt", "line": "b"}},
+                {"name": "APPEND", "arguments": {"path": "ledger.txt", "line": "b"}},
                 {"name": "write_file", "arguments": {"path": "greeting.txt", "content": GREETING}},
             ],
         },
@@ -57,14 +61,14 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _setup(root: Path) -> tuple[Path, Path, dict[str, str]]:
+def _setup(root: Path, append: str = "append_once") -> tuple[Path, Path, dict[str, str]]:
     home, work = root / "home", root / "work"
     home.mkdir(parents=True)
     work.mkdir()
     (home / "config.toml").write_text(
         '[verifiers.file_equals]\npath = "greeting.txt"\ncontent = "Hello, Tau\\n"\n'
     )
-    (root / "script.json").write_text(json.dumps(SCRIPT))
+    (root / "script.json").write_text(json.dumps(SCRIPT).replace("APPEND", append))
     return home, work, _env(home)
 
 
@@ -146,17 +150,25 @@ def _reference(tmp_path: Path) -> tuple[tuple, float]:
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
     assert outcome["status"] == "verified"
-    assert (work / "ledger.txt").read_text() == "a\nb\n"
+    lines = (work / "ledger.txt").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["a", "b"]
     return _stable(outcome), elapsed
 
 
 def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
     reference, duration = _reference(tmp_path)
     rng = random.Random(seed)
-    tally = {"verified": 0, "in_doubt": 0, "finished_before_kill": 0, "kills": 0}
+    tally = {
+        "verified": 0,
+        "in_doubt": 0,
+        "finished_before_kill": 0,
+        "kills": 0,
+        "keyed_verified": 0,
+    }
     for i in range(count):
         root = tmp_path / f"it{i}"
-        home, work, env = _setup(root)
+        keyed = i % 2 == 0
+        home, work, env = _setup(root, "append_once" if keyed else "append_line")
         run_id = f"kill-{i}"
         done = _kill_at(_run_args(root, work, run_id), env, rng.uniform(0.05, duration * 1.1))
         if done is None:
@@ -181,16 +193,24 @@ def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
             tally["finished_before_kill"] += 1
         assert done.returncode in (0, 3), done.stderr
         outcome = json.loads(done.stdout)
-        ledger = (
-            (work / "ledger.txt").read_text().splitlines() if (work / "ledger.txt").exists() else []
-        )
+        ledger = [
+            line.split("\t")[0]
+            for line in (
+                (work / "ledger.txt").read_text().splitlines()
+                if (work / "ledger.txt").exists()
+                else []
+            )
+        ]
         # A non-idempotent side effect never happens twice.
         assert sorted(set(ledger)) == sorted(ledger), f"iteration {i}: ledger {ledger}"
         if outcome["status"] == "verified":
             assert _stable(outcome) == reference, f"iteration {i}"
             assert ledger == ["a", "b"]
             tally["verified"] += 1
+            tally["keyed_verified"] += keyed
         else:
+            # An idempotent tool is re-run on resume: never in doubt.
+            assert not keyed, f"iteration {i}: {outcome['status']}({outcome['reason']})"
             # The only other acceptable end: killed inside a non-idempotent call.
             assert (outcome["status"], outcome["reason"]) == ("blocked", "in_doubt"), outcome
             names = [c["name"] for c in outcome["evidence"]["in_doubt"]]
@@ -223,3 +243,4 @@ def test_kill_and_resume_many(tmp_path):
     print(f"\nkill-9 loop: {json.dumps(tally)}")
     assert tally["kills"] >= count // 2, tally
     assert tally["verified"] >= 1, tally
+    assert tally["keyed_verified"] == (count + 1) // 2, tally
