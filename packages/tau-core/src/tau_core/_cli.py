@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tau`` command."""
     args_in = list(sys.argv[1:] if argv is None else argv)
     modules, rest = _plugin_modules(args_in)
+    if rest == ["--version"]:  # answered without loading plugins or building the parser
+        sys.stdout.write(f"tau {__version__}\n")
+        return 0
     try:
         from ._plugins import get_plugin_manager
 

@@ -11,11 +11,13 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._cli import _Parser, print_json
 from ._config import load_config
-from ._credentials import CredentialStore, check_name
+
+if TYPE_CHECKING:
+    from ._credentials import CredentialStore
 from .errors import CredentialError, UsageError
 
 __all__ = ["add_parser"]
@@ -122,6 +124,8 @@ def _refuse_extra(args: argparse.Namespace, command: str) -> None:
 
 
 def _open_store() -> CredentialStore:
+    from ._credentials import CredentialStore  # only when a keys command runs, not for --help
+
     return CredentialStore.open(load_config())
 
 
@@ -154,6 +158,8 @@ def _read_secret(what: str, *, passphrase: bool) -> str:
 def cmd_set(args: argparse.Namespace) -> int:
     """``tau keys set NAME``."""
     _refuse_extra(args, "set")
+    from ._credentials import check_name
+
     name = check_name(args.name)
     value = _read_secret(f"the value of {name}", passphrase=False)
     store = _open_store()
