@@ -559,3 +559,52 @@ def test_authority_evolve_keeps_budgets():
     a = Authority.from_preset("read-only", budgets=Budgets(max_turns=3))
     b = a.with_grants("write:.")
     assert b.budgets.max_turns == 3 and evolve(b).grants[-1].kind == "write"
+
+
+def test_arguments_are_checked_against_the_schema_before_the_tool_runs(plugins, workdir):
+    model = ScriptedModel(
+        [
+            {
+                "tool_calls": [
+                    {"name": "write_file", "arguments": {"path": "greeting.txt"}},
+                    {"name": "write_file", "arguments": {"path": 7, "content": "x"}},
+                ]
+            },
+            write_turn(),
+            {"text": "ok"},
+        ]
+    )
+    outcome = Agent(
+        model,
+        authority=Authority.from_preset("workspace-write"),
+        verifier=FileEquals("greeting.txt", GREETING),
+        plugins=plugins,
+    ).run("x", workdir=workdir)
+    assert outcome.status == "verified"
+    first, second = outcome.evidence.tool_calls[:2]
+    assert first.result.error.code == second.result.error.code == "bad_arguments"
+    assert "missing required argument(s): content" in first.result.error.message
+    assert "'path' must be string, got int" in second.result.error.message
+    assert "path: string" in first.result.error.hint
+    assert first.decision is None  # nothing was decided or run for a malformed call
+
+
+def test_check_arguments_rules():
+    from tau_core._toolphase import check_arguments
+
+    schema = {
+        "type": "object",
+        "required": ["a"],
+        "additionalProperties": False,
+        "properties": {
+            "a": {"type": "integer"},
+            "b": {"type": ["string", "null"]},
+            "c": {"enum": ["x", "y"]},
+        },
+    }
+    assert check_arguments(schema, {"a": 1, "b": None, "c": "x"}) is None
+    assert "must be integer" in check_arguments(schema, {"a": True})
+    assert "must be integer" in check_arguments(schema, {"a": 1.5})
+    assert "unknown argument(s): z" in check_arguments(schema, {"a": 1, "z": 0})
+    assert "must be one of" in check_arguments(schema, {"a": 1, "c": "q"})
+    assert check_arguments({}, {"anything": 1}) is None

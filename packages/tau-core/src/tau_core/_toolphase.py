@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +147,20 @@ class ToolPhase:
                     "unknown_tool",
                     f"there is no tool named {call.name!r}",
                     f"available tools: {known}",
+                ),
+                {},
+            )
+        problem = check_arguments(tool.spec.parameters, call.arguments)
+        if problem is not None:
+            return (
+                call,
+                tool,
+                None,
+                ToolResult.failure(
+                    call,
+                    "bad_arguments",
+                    problem,
+                    f"the {call.name} tool takes: {_describe(tool.spec.parameters)}",
                 ),
                 {},
             )
@@ -388,3 +402,60 @@ class ToolPhase:
                 result, metadata={**result.metadata, "replaced_call": to_dict(context.call)}
             )
         return evolve(result, call_id=call.id, name=call.name)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def check_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> str | None:
+    """Check a call's arguments against the top level of its tool's JSON schema.
+
+    Covers what models get wrong most: missing required arguments, unknown arguments when the
+    schema forbids them, wrong JSON types and values outside an ``enum``. Deeper validation is
+    the tool's own. Returns a message for the model, or None when the arguments fit.
+    """
+    properties = schema.get("properties") or {}
+    missing = [name for name in schema.get("required", ()) if name not in arguments]
+    if missing:
+        return f"missing required argument(s): {', '.join(missing)}"
+    if schema.get("additionalProperties") is False:
+        extra = sorted(set(arguments) - set(properties))
+        if extra:
+            return f"unknown argument(s): {', '.join(extra)}"
+    for name, value in arguments.items():
+        spec = properties.get(name)
+        if not isinstance(spec, Mapping):
+            continue
+        wanted = spec.get("type")
+        types = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        known = [t for t in types if t in _JSON_TYPES]
+        if known:
+            ok = any(
+                isinstance(value, _JSON_TYPES[t])
+                and not (t in ("integer", "number") and isinstance(value, bool))
+                for t in known
+            )
+            if not ok:
+                return f"argument {name!r} must be {' or '.join(known)}, got {type(value).__name__}"
+        if "enum" in spec and value not in spec["enum"]:
+            return f"argument {name!r} must be one of {spec['enum']!r}, got {value!r}"
+    return None
+
+
+def _describe(schema: Mapping[str, Any]) -> str:
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required", ()))
+    parts = [
+        f"{name}: {spec.get('type', 'any') if isinstance(spec, Mapping) else 'any'}"
+        + ("" if name in required else " (optional)")
+        for name, spec in properties.items()
+    ]
+    return "{" + ", ".join(parts) + "}" if parts else "no arguments"
