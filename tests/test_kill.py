@@ -93,7 +93,7 @@ def _run_args(root: Path, work: Path, run_id: str) -> list[str]:
 
 
 def _resume_args(run_id: str) -> list[str]:
-    return [str(TAU), *KIT, "sessions", "resume", run_id, "--json"]
+    return [str(TAU), "sessions", "resume", run_id, "--json"]
 
 
 def _run_exists(home: Path, run_id: str) -> bool:
@@ -221,7 +221,7 @@ def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
         conn.close()
         # Replaying the finished run gives the same outcome, byte for byte.
         replay = subprocess.run(
-            [str(TAU), *KIT, "sessions", "replay", run_id, "--json"],
+            [str(TAU), "sessions", "replay", run_id, "--json"],
             env=env,
             capture_output=True,
             text=True,

@@ -211,13 +211,14 @@ def test_sessions_commands(env, work):
     shown = json.loads(tau(env, "sessions", "show", run_id, "--json").stdout)
     assert shown["outcome"]["status"] == "verified"
     assert shown["events"][0]["kind"] == "segment"
-    replay = tau(env, *KIT, "sessions", "replay", run_id, "--json")
+    # The run remembers the plugin modules it was started with (-p): no need to repeat them.
+    replay = tau(env, "sessions", "replay", run_id, "--json")
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout) == json.loads(run.stdout)
     verifier_seq = next(e["seq"] for e in shown["events"] if e["kind"] == "model_response")
-    forked = tau(env, *KIT, "sessions", "fork", run_id, "--at", str(verifier_seq), "--json")
+    forked = tau(env, "sessions", "fork", run_id, "--at", str(verifier_seq), "--json")
     new_id = json.loads(forked.stdout)["run_id"]
-    resumed = tau(env, *KIT, "sessions", "resume", new_id, "--json")
+    resumed = tau(env, "sessions", "resume", new_id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "verified"
     text = tau(env, "sessions", "show", new_id)

@@ -119,10 +119,11 @@ def _agent(run_id: str, journal: Any) -> Any:
     from ._run import Agent
 
     config = load_config()
+    modules = journal.get_run(run_id).spec.get("plugin_modules", [])
     return Agent.for_run(
         run_id,
         journal=journal,
-        plugins=get_plugin_manager(),
+        plugins=get_plugin_manager(extra_modules=modules),
         approver=_approver,
         max_parallel_tools=config.get("run.max_parallel_tools", 4),
     )

@@ -131,6 +131,7 @@ class PluginManager:
         self.reports: list[PluginReport] = []
         self.registries: dict[str, Registry] = {k: Registry(k) for k in KINDS}
         self.run_problems: list[PluginReport] = []
+        self.modules: list[str] = []  # plugin modules loaded by import name (tau -p, …)
 
     @property
     def hook(self) -> Any:
@@ -175,6 +176,7 @@ class PluginManager:
                 self._blocked(mod, None, None, "blocked by the plugins.block config key")
             else:
                 self._load_module(mod, mod, None, None)
+                self.modules.append(mod)
         self.check_pending()
 
     def register(
@@ -339,6 +341,12 @@ def get_plugin_manager(
         extra_modules: Extra plugin modules to load (``tau -p MODULE``).
     """
     global _CACHED  # noqa: PLW0603 - one plugin manager per process, like pytest's
+    extra_modules = list(extra_modules)
+    if _CACHED is not None and extra_modules and not reload:
+        extra_modules = [m for m in extra_modules if m not in _CACHED.modules]
+        if not extra_modules:
+            return _CACHED
+        extra_modules = [*_CACHED.modules, *extra_modules]
     if _CACHED is None or reload or extra_modules:
         from ._config import load_config
 

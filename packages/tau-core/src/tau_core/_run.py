@@ -215,6 +215,8 @@ class Agent:
             "max_parallel_tools": self.max_parallel_tools,
             "tool_timeout": self.tool_timeout,
             "context_tokens": self.context_tokens,
+            # Plugin modules loaded by name (tau -p): `tau sessions resume` loads them again.
+            "plugin_modules": list(getattr(self.plugins, "modules", [])),
         }
 
     def _setup(self, run_id: str, task: Task, spec: Mapping[str, Any], mode: str) -> RunSetup:

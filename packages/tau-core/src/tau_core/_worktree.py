@@ -23,6 +23,7 @@ MAX_DIFF_CHARS = 64_000
 _MAX_FILES = 5_000
 _MAX_TEXT = 64_000  # bytes of one file kept for diffs
 _MAX_TEXT_TOTAL = 1_000_000
+_MAX_HASHED = 8 << 20  # files above 8 MiB are compared by size and mtime, not read
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules", ".tau", ".nox"}
 
 
@@ -91,6 +92,10 @@ def snapshot(workdir: Path) -> dict[str, Any]:
             rel = path.relative_to(workdir).as_posix()
             try:
                 if path.is_symlink() or not path.is_file():
+                    continue
+                st = path.stat()
+                if st.st_size > _MAX_HASHED:  # large files: size and mtime say enough
+                    files[rel] = f"size={st.st_size},mtime={st.st_mtime_ns}"
                     continue
                 data = path.read_bytes()
             except OSError:
