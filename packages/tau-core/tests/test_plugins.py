@@ -112,6 +112,7 @@ def test_plugin_that_raises_on_import_is_skipped_and_the_run_continues(site, tmp
         ScriptedModel([{"tool_calls": [{"name": "fine_tool", "arguments": {}}]}, {"text": "ok"}]),
         verifier=ScriptedVerifier(),
         plugins=manager,
+        tools=["fine_tool"],  # other installed plugins' tools are not part of this test
     ).run("x", workdir=workdir)
     assert outcome.status == "verified"
     assert outcome.evidence.tool_calls[0].result.content == "from fine"

@@ -52,7 +52,10 @@ _EXPORTS: dict[str, str] = {
     "Verifier": "_contracts",
     "VerifierResult": "_outcome",
     "VerifyContext": "_contracts",
+    "SingleCall": "_single",
+    "acall_tool": "_single",
     "arun": "_run",
+    "call_tool": "_single",
     "get_plugin_manager": "_plugins",
     "hookimpl": "hookspecs",
     "load_config": "_config",
@@ -85,6 +88,7 @@ __all__ = [
     "PolicyDecision",
     "Provider",
     "Registry",
+    "SingleCall",
     "Task",
     "TestCase",
     "TextPart",
@@ -101,7 +105,9 @@ __all__ = [
     "VerifierResult",
     "VerifyContext",
     "__version__",
+    "acall_tool",
     "arun",
+    "call_tool",
     "get_plugin_manager",
     "hookimpl",
     "load_config",
@@ -156,4 +162,5 @@ if TYPE_CHECKING:
     from ._plugins import PLUGIN_API, PluginManager, get_plugin_manager
     from ._registry import Registry
     from ._run import Agent, arun, run
+    from ._single import SingleCall, acall_tool, call_tool
     from .hookspecs import hookimpl

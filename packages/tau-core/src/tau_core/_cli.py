@@ -35,6 +35,7 @@ _BUILTIN = {
     "run": ("_cli_run", "run an agent on a task under an authority, with a verifier"),
     "plugins": ("_cli_plugins", "list plugins and diagnose failures"),
     "sessions": ("_cli_sessions", "list, show, resume, replay and fork recorded runs"),
+    "tools": ("_cli_tools", "list tools; run one tool call under an authority"),
     "keys": ("_cli_keys", "manage secrets in the encrypted credential store"),
     "config": ("_cli_config", "read and write configuration"),
 }

@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import define, field
 
+from ._authority import Authority
 from ._messages import ModelRequest, ToolCall, ToolSpec
 
 __all__ = ["ModelCallContext", "ToolCallContext"]
@@ -25,6 +26,8 @@ class ToolCallContext:
         idempotency_key: Stable across resumes; a tool can use it to make itself idempotent.
         secrets: Credentials granted to this tool (name → value), injected by core.
         tool: The tool object itself.
+        authority: The run's authority, read-only: sandboxed tools confine themselves to its
+            grants (write paths, network hosts) on top of core's check.
         original_call: The call the authority allowed; if a wrapper replaced ``call``, core
             checks the replacement against the authority again before the tool runs.
         authorize: Core's check for a replaced call (raises :class:`PolicyDenied`).
@@ -37,6 +40,7 @@ class ToolCallContext:
     idempotency_key: str
     secrets: dict[str, str] = field(factory=dict, repr=False)
     tool: Any = field(default=None, repr=False)
+    authority: Authority | None = field(default=None, repr=False)
     original_call: ToolCall | None = field(default=None, repr=False)
     authorize: Callable[[ToolCall], None] | None = field(default=None, repr=False)
 

@@ -355,6 +355,7 @@ class ToolPhase:
             idempotency_key=f"{self.s.run_id}:{turn}:{call.id}",
             secrets=secrets,
             tool=tool,
+            authority=self.s.authority,
             original_call=call,
             authorize=authorize,
         )
