@@ -608,3 +608,18 @@ def test_check_arguments_rules():
     assert "unknown argument(s): z" in check_arguments(schema, {"a": 1, "z": 0})
     assert "must be one of" in check_arguments(schema, {"a": 1, "c": "q"})
     assert check_arguments({}, {"anything": 1}) is None
+
+
+def test_verifier_sees_the_runs_baseline_snapshot(plugins, workdir):
+    seen = []
+
+    class Recording(ScriptedVerifier):
+        async def verify(self, context):
+            seen.append(context.baseline)
+            return await super().verify(context)
+
+    outcome = agent(plugins, [write_turn(), {"text": "ok"}], verifier=Recording("green")).run(
+        "x", workdir=workdir
+    )
+    assert outcome.status == "verified"
+    assert seen[0]["kind"] == "files" and "greeting.txt" not in seen[0]["files"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from attrs import frozen
+from attrs import field, frozen
 
 from ._authority import Capability
 from ._hookcontext import ToolCallContext
@@ -54,6 +54,9 @@ class VerifyContext:
         workdir: The working directory as a path.
         attempt: 1 for the first verification, 2 after the first repair, …
         diff: The working tree's diff since the run started, when available.
+        baseline: The working-tree snapshot taken when the run started: ``{"kind": "git",
+            "tree": TREE_ID}`` in a git work tree (untracked files included), else a file
+            manifest; lets a verifier rebuild the starting state (RED before the change).
     """
 
     run_id: str
@@ -61,6 +64,7 @@ class VerifyContext:
     workdir: Path
     attempt: int
     diff: str = ""
+    baseline: dict[str, Any] = field(factory=dict)
 
 
 @runtime_checkable

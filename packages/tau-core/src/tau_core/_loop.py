@@ -409,7 +409,12 @@ class Loop(ToolPhase):
 
         async def verify() -> dict[str, Any]:
             context = VerifyContext(
-                self.s.run_id, self.s.task, self.workdir, attempt, diff.get("diff", "")
+                self.s.run_id,
+                self.s.task,
+                self.workdir,
+                attempt,
+                diff.get("diff", ""),
+                baseline=dict(self.baseline),
             )
             started = time.perf_counter()
             try:

@@ -10,6 +10,7 @@ Nothing is journaled: there is no run to journal it in. ``tau tools call`` is bu
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ async def acall_tool(
         raise UsageError(f"working directory {str(wd)!r} does not exist or is not a directory")
     tool = plugins.registries["tools"].load(name)()
     setup = RunSetup(
-        run_id="tool-call",
+        run_id=f"tool-call-{uuid.uuid4().hex[:12]}",
         task=Task(goal=f"tool call {name}", workdir=str(wd)),
         authority=authority,
         routes=[],
