@@ -79,7 +79,9 @@ def test_exec_net_secret_tool_grants():
         ["exec:pytest", "net:api.example.com:443", "net:*.internal", "secret:github@http"]
     )
     assert decide(a, ("exec", "pytest")).allowed
-    assert decide(a, ("exec", "/usr/bin/pytest")).allowed
+    assert not decide(a, ("exec", "/usr/bin/pytest")).allowed  # a path needs a path grant
+    assert not decide(a, ("exec", "./pytest")).allowed
+    assert decide(a.with_grants("exec:/usr/bin/pytest"), ("exec", "/usr/bin/pytest")).allowed
     assert not decide(a, ("exec", "curl")).allowed
     assert decide(a, ("net", "api.example.com:443")).allowed
     assert not decide(a, ("net", "api.example.com:80")).allowed

@@ -51,3 +51,33 @@ def test_importing_the_package_does_not_import_httpx() -> None:
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_every_registered_tool_and_verifier_resolves(tau_home):
+    """Each lazy factory names a real object: a tool whose spec carries the registered name."""
+    from tau_core.testing import fresh_plugin_manager
+
+    pm = fresh_plugin_manager(_plugin)
+    tools = pm.registries["tools"]
+    assert set(tools.names()) == {
+        "read",
+        "write",
+        "edit",
+        "write_many",
+        "edit_many",
+        "apply_patch",
+        "ls",
+        "glob",
+        "grep",
+        "shell",
+        "http",
+        "git",
+    }
+    for name in tools.names():
+        tool = tools.load(name)()
+        assert isinstance(tool, tau_core.Tool), name
+        assert tool.spec.name == name
+    verifiers = pm.registries["verifiers"]
+    assert set(verifiers.names()) == {"command", "pytest", "red_green"}
+    for name in verifiers.names():
+        assert callable(verifiers.load(name)), name

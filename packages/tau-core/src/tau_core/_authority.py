@@ -229,8 +229,15 @@ def capability_granted(authority: Authority, cap: Capability, workdir: Path) -> 
         path = _resolve(cap.target, workdir)
         return any(_within(path, _resolve(g.target, workdir)) for g in grants)
     if cap.kind == "exec":
-        prog = os.path.basename(cap.target)
-        return any(g.target in ("*", cap.target, prog) for g in grants)
+        # A bare name matches grants of that name; a program given by path (./ls, /tmp/x/ls)
+        # matches only a grant naming that same path, so a written file cannot pose as `ls`.
+        if "/" in cap.target:
+            target = str(_resolve(cap.target, workdir))
+            return any(
+                g.target == "*" or ("/" in g.target and str(_resolve(g.target, workdir)) == target)
+                for g in grants
+            )
+        return any(g.target in ("*", cap.target) for g in grants)
     if cap.kind == "net":
         return any(_net_matches(g.target, cap.target) for g in grants)
     if cap.kind == "secret":

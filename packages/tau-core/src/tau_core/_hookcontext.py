@@ -28,6 +28,8 @@ class ToolCallContext:
         tool: The tool object itself.
         authority: The run's authority, read-only: sandboxed tools confine themselves to its
             grants (write paths, network hosts) on top of core's check.
+        protected: The verifier's inputs: a sandboxed tool keeps them read-only even inside
+            its write grants.
         original_call: The call the authority allowed; if a wrapper replaced ``call``, core
             checks the replacement against the authority again before the tool runs.
         authorize: Core's check for a replaced call (raises :class:`PolicyDenied`).
@@ -41,6 +43,7 @@ class ToolCallContext:
     secrets: dict[str, str] = field(factory=dict, repr=False)
     tool: Any = field(default=None, repr=False)
     authority: Authority | None = field(default=None, repr=False)
+    protected: tuple[Path, ...] = field(default=(), repr=False)
     original_call: ToolCall | None = field(default=None, repr=False)
     authorize: Callable[[ToolCall], None] | None = field(default=None, repr=False)
 

@@ -324,6 +324,13 @@ class ToolPhase:
     ) -> ToolResult:
         spec = tool.spec
         timeout = spec.timeout or self.s.tool_timeout
+        per_call = getattr(tool, "timeout_for", None)
+        if per_call is not None:
+            # A tool that takes its own timeout argument (shell) gets that, plus a grace
+            # period for cleaning up, so its own limit fires first and keeps partial output.
+            asked = per_call(call.arguments)
+            if asked is not None:
+                timeout = float(asked) + 5.0
         limit = self.s.authority.budgets.max_wall_time
         if limit is not None:
             timeout = max(0.001, min(timeout, limit - self._elapsed()))
@@ -356,6 +363,7 @@ class ToolPhase:
             secrets=secrets,
             tool=tool,
             authority=self.s.authority,
+            protected=tuple(self._protected),
             original_call=call,
             authorize=authorize,
         )
