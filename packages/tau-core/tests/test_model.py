@@ -180,3 +180,23 @@ def test_compaction_never_separates_a_call_from_its_result(sizes, limit):
 
 def test_to_dict_tags_parts():
     assert to_dict(TextPart("x")) == {"type": "text", "text": "x"}
+
+
+@pytest.mark.parametrize(
+    ("grant", "target", "allowed"),
+    [
+        ("net:[::1]:8080", "[::1]:8080", True),
+        ("net:[::1]:8080", "[::1]:9090", False),
+        ("net:[::1]", "[::1]:443", True),
+        ("net:*:8080", "example.com:8080", True),
+        ("net:*:8080", "example.com:80", False),
+        ("net:*.example.com", "api.example.com:443", True),
+        ("net:*.example.com", "example.com:443", False),
+        ("net:*.example.com", "evil.com:443", False),
+        ("net:api.example.com", "API.Example.com:443", True),
+        ("net:[::1]", "[::2]:443", False),
+        ("net:10.0.0.1", "10.0.0.11:80", False),
+    ],
+)
+def test_net_grants(grant, target, allowed):
+    assert decide(Authority.parse([grant]), ("net", target)).allowed is allowed

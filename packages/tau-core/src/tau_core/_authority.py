@@ -14,8 +14,8 @@ Relative paths are relative to the task's working directory.
 
 from __future__ import annotations
 
-import fnmatch
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -212,14 +212,30 @@ def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def _split_host_port(text: str) -> tuple[str, str]:
+    """``host:port``, ``[v6]:port``, ``[v6]``, bare ``v6`` or ``host`` → (host, port or "")."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end == -1:
+            return text, ""
+        rest = text[end + 1 :]
+        return text[1:end], rest[1:] if rest.startswith(":") else ""
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, ""  # a bare IPv6 address, or a host without a port
+
+
 def _net_matches(grant: str, target: str) -> bool:
-    g_host, _, g_port = grant.rpartition(":") if grant.count(":") == 1 else (grant, "", "")
-    t_host, _, t_port = target.rpartition(":") if target.count(":") == 1 else (target, "", "")
-    if not g_host:
-        g_host, g_port = grant, ""
-    if g_port and g_port != t_port:
+    g_host, g_port = _split_host_port(grant)
+    t_host, t_port = _split_host_port(target)
+    if g_port and g_port not in ("*", t_port):
         return False
-    return g_host == "*" or fnmatch.fnmatchcase(t_host.lower(), g_host.lower())
+    if g_host == "*":
+        return True
+    # Only `*` is a wildcard (e.g. *.example.com); everything else, IPv6 included, is literal.
+    pattern = re.escape(g_host.lower()).replace(r"\*", "[^:/]*")
+    return re.fullmatch(pattern, t_host.lower()) is not None
 
 
 def capability_granted(authority: Authority, cap: Capability, workdir: Path) -> bool:
