@@ -231,3 +231,26 @@ def bench(session: nox.Session) -> None:
         except json.JSONDecodeError as exc:
             session.error(f"{script.name} did not print JSON ({exc}):\n{out}")
         print(json.dumps({script.stem: figures}, indent=2, sort_keys=True))
+
+
+def _patch_corpus_dir() -> Path:
+    """Where ``patch-corpus`` caches sdists, trees and diffs; ``TAU_PATCH_CORPUS_DIR`` overrides."""
+    return Path(os.environ.get("TAU_PATCH_CORPUS_DIR", ROOT / ".cache" / "patch-corpus"))
+
+
+@nox.session(name="patch-corpus")
+def patch_corpus(session: nox.Session) -> None:
+    """Build (or reuse) apply_patch's corpus of real release diffs and check apply_patch on it.
+
+    Downloads two consecutive sdists of several pure-Python packages with pip (cached, with its
+    own .gitignore), diffs them with git, applies every diff byte-exact and compares perturbed
+    patches with ``git apply --check``; prints the comparison summary as JSON.
+    """
+    tools = _package_dir("tools")
+    session.install(*_editable("core"), *_editable("tools"), *_group(tools, "test"), "pip")
+    scripts = tools / "tests" / "corpus"
+    cache = _patch_corpus_dir()
+    session.run("python", str(scripts / "build_corpus.py"), str(cache))
+    env = {**_PLUGIN_ENV, "TAU_PATCH_CORPUS": str(cache / "manifest.json")}
+    session.run("pytest", str(tools / "tests" / "test_patch_corpus.py"), *session.posargs, env=env)
+    session.run("python", str(scripts / "compare.py"), str(cache / "manifest.json"), env=env)

@@ -9,6 +9,7 @@ diff can be shown.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
@@ -71,6 +72,10 @@ def snapshot(workdir: Path) -> dict[str, Any]:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 env = {**os.environ, "GIT_INDEX_FILE": os.path.join(tmp, "index")}
+                # Start from HEAD so the tree is the whole repository even when the workdir
+                # is a subdirectory; then take the workdir's files as they are now.
+                with contextlib.suppress(RuntimeError):  # no commit yet: start empty
+                    _git(workdir, "read-tree", "HEAD", env=env)
                 _git(workdir, "add", "-A", "--", *spec, env=env)
                 tree = _git(workdir, "write-tree", env=env).strip()
             return {"kind": "git", "tree": tree}
