@@ -1,10 +1,11 @@
 """Tau's tools and built-in verifiers, behind tau-core's tool and verifier contracts.
 
-tau-tools will hold the file tools (read, write, edit, apply_patch, ls/glob/grep), a sandboxed
-shell, SSRF-safe HTTP, git, the built-in verifiers (command exit code, pytest with JUnit XML,
-RED→GREEN) and coding missions. None of them is built yet: this release ships the distribution
-and its ``tau.plugins`` registration only, so ``tau plugins list`` reports the ``tools`` plugin
-as loaded with nothing registered. The tools and verifiers arrive in a later release.
+Tools: ``read``, ``write``, ``edit``, ``write_many``, ``edit_many``, ``apply_patch``, ``ls``,
+``glob``, ``grep``, ``shell`` (sandboxed), ``http`` (SSRF-safe) and ``git``. Verifiers:
+``command``, ``pytest`` and ``red_green``. They are registered by name with lazy factories in
+:mod:`tau_tools._plugin` (the ``tools`` entry point of the ``tau.plugins`` group), so importing
+this package loads none of them; use them through :class:`tau_core.Agent`, ``tau run`` or
+``tau tools call``. See ``docs/tools.md``.
 """
 
 __version__ = "0.1.0"

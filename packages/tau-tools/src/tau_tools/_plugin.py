@@ -20,8 +20,10 @@ _TOOLS = {
     "edit": ("tau_tools._files:EditTool", "exact find/replace in one file"),
     "write_many": ("tau_tools._files:WriteManyTool", "write several files, all or nothing"),
     "edit_many": ("tau_tools._files:EditManyTool", "edit several files, all or nothing"),
-    "apply_patch": ("tau_tools._patch_tool:ApplyPatchTool",
-                    "apply unified diffs or search/replace blocks, all or nothing"),
+    "apply_patch": (
+        "tau_tools._patch_tool:ApplyPatchTool",
+        "apply unified diffs or search/replace blocks, all or nothing",
+    ),
     "ls": ("tau_tools._search:LsTool", "list a directory (respects .gitignore)"),
     "glob": ("tau_tools._search:GlobTool", "find files by pattern (respects .gitignore)"),
     "grep": ("tau_tools._search:GrepTool", "search file contents by regex (respects .gitignore)"),
@@ -30,12 +32,18 @@ _TOOLS = {
     "git": ("tau_tools._git:GitTool", "git status, diff, branch, worktree, commit"),
 }
 _VERIFIERS = {
-    "command": ("tau_tools._verify_command:command_verifier",
-                "green when a command exits 0 (run in the sandbox)"),
-    "pytest": ("tau_tools._verify_pytest:pytest_verifier",
-               "runs pytest with JUnit XML; per-test evidence"),
-    "red_green": ("tau_tools._verify_pytest:red_green_verifier",
-                  "red before the change, green after, regressions stay green"),
+    "command": (
+        "tau_tools._verify_command:command_verifier",
+        "green when a command exits 0 (run in the sandbox)",
+    ),
+    "pytest": (
+        "tau_tools._verify_pytest:pytest_verifier",
+        "runs pytest with JUnit XML; per-test evidence",
+    ),
+    "red_green": (
+        "tau_tools._verify_pytest:red_green_verifier",
+        "red before the change, green after, regressions stay green",
+    ),
 }
 
 
