@@ -35,6 +35,7 @@ nox.options.sessions = [
     "typecheck",
     "build",
     "kill",
+    "patch-corpus",
 ]
 
 # Variables that change which plugins load; sessions start without them so a developer's shell

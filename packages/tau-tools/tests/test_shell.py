@@ -155,3 +155,36 @@ def test_sandbox_unavailable_is_reported_to_the_model(
     [record] = outcome.evidence.tool_calls
     assert record.result.error is not None and record.result.error.code == "sandbox_unavailable"
     assert not (tmp_path / "a").exists()
+
+
+def test_authority_that_accepts_unconfined_runs_and_records_it(tmp_path, monkeypatch, tau_home):
+    """With no sandbox on the host, only an authority that accepts it runs unconfined."""
+    from tau_core import Authority
+    from tau_core.testing import FileEquals, ScriptedModel, fresh_plugin_manager
+    from tau_tools import _plugin, _sandbox
+
+    monkeypatch.setattr(_sandbox, "_probed", {"bubblewrap": False, "landlock": False})
+    monkeypatch.delenv("TAU_SANDBOX_BACKEND", raising=False)
+    monkeypatch.delenv("TAU_SHELL_ALLOW_UNCONFINED", raising=False)
+    turns = [
+        {"tool_calls": [{"name": "shell", "arguments": {"command": "echo hi > out.txt"}}]},
+        {"text": "done"},
+    ]
+
+    def run(authority):
+        from tau_core import Agent
+
+        return Agent(
+            ScriptedModel(turns),
+            authority=authority,
+            tools=["shell"],
+            verifier=FileEquals("out.txt", "hi\n"),
+            plugins=fresh_plugin_manager(_plugin),
+        ).run("x", workdir=tmp_path)
+
+    refused = run(Authority.from_preset("workspace-write", "exec:echo"))
+    assert refused.evidence.tool_calls[0].result.error.code == "sandbox_unavailable"
+    assert not (tmp_path / "out.txt").exists()
+    accepted = run(Authority.from_preset("workspace-write", "exec:echo", allow_unconfined=True))
+    assert accepted.status == "verified"
+    assert accepted.evidence.tool_calls[0].result.metadata["confinement"] == "unconfined"

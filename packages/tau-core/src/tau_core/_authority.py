@@ -148,6 +148,8 @@ class Authority:
             ``ask`` asks the approver (a callback, or the terminal) and blocks if refused,
             ``never`` never asks and returns the denial to the model as a tool error.
         protect_verifier: Keep the verifier's inputs read-only to the agent (default on).
+        allow_unconfined: Accept running sandboxed tools unconfined on a host where no sandbox
+            works (they refuse otherwise); every such call records it in its result.
         preset: The preset this authority came from, if any (informational).
     """
 
@@ -155,6 +157,7 @@ class Authority:
     budgets: Budgets = Budgets()
     approval: ApprovalMode = "deny"
     protect_verifier: bool = True
+    allow_unconfined: bool = False
     preset: str | None = None
 
     @classmethod

@@ -96,7 +96,8 @@ class ShellTool:
 
     Args:
         unconfined_ok: Run unconfined when no sandbox works on this host. ``None`` reads the
-            ``tools.shell.unconfined_ok`` setting, then ``TAU_SHELL_ALLOW_UNCONFINED=1``.
+            ``tools.shell.unconfined_ok`` setting, then ``TAU_SHELL_ALLOW_UNCONFINED=1``. An
+            authority with ``allow_unconfined=True`` accepts it for its own runs.
         cpu_seconds: ``RLIMIT_CPU`` per process.
         memory_bytes: ``RLIMIT_AS`` per process.
         file_size_bytes: ``RLIMIT_FSIZE``.
@@ -202,7 +203,7 @@ class ShellTool:
             protected=tuple(getattr(context, "protected", ()) or ()),
             secrets=secrets,
             timeout=timeout,
-            allow_unconfined=self._unconfined_ok(workdir),
+            allow_unconfined=authority.allow_unconfined or self._unconfined_ok(workdir),
         )
         policy = attrs.evolve(policy, **self.limits)
         result = await run_sandboxed(
