@@ -127,6 +127,7 @@ class FileTransaction:
 
     workdir: Path = field(converter=_real)
     _state: dict[Path, _Content | None] = field(factory=dict, init=False)
+    _dirs: dict[Path, int] = field(factory=dict, init=False)  # pending files per directory
     _seen: dict[Path, _Fingerprint] = field(factory=dict, init=False)
     _token: str = field(factory=lambda: secrets.token_hex(4), init=False)
     _counter: int = field(default=0, init=False)
@@ -181,8 +182,18 @@ class FileTransaction:
                     hint="choose a path whose parent directories are directories",
                 )
 
+    def _set(self, path: Path, content: _Content | None) -> None:
+        """Record *path*'s pending content, counting the directories pending files need."""
+        if self._state.get(path) is not None:
+            for parent in path.parents:
+                self._dirs[parent] -= 1
+        if content is not None:
+            for parent in path.parents:
+                self._dirs[parent] = self._dirs.get(parent, 0) + 1
+        self._state[path] = content
+
     def _check_not_parent(self, path: Path) -> None:
-        if any(path in q.parents for q, c in self._state.items() if c is not None):
+        if self._dirs.get(path, 0) > 0:
             raise ToolError(
                 f"{self._rel(path)} is a directory in this change",
                 code="is_directory",
@@ -230,7 +241,7 @@ class FileTransaction:
         self._check_not_parent(p)
         if mode is None:
             mode = current.mode if current is not None else _default_mode()
-        self._state[p] = _Content(bytes(data), None, stat.S_IMODE(mode))
+        self._set(p, _Content(bytes(data), None, stat.S_IMODE(mode)))
 
     def delete(self, path: str | os.PathLike[str]) -> None:
         """Delete the file *path*."""
@@ -241,7 +252,7 @@ class FileTransaction:
                 code="not_found",
                 hint="check the path with ls or glob",
             )
-        self._state[p] = None
+        self._set(p, None)
 
     def rename(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         """Move the file *src* to *dst* (replacing *dst* if it is a file)."""
@@ -258,8 +269,8 @@ class FileTransaction:
         self._current(d)
         self._check_parents(d)
         self._check_not_parent(d)
-        self._state[d] = content
-        self._state[s] = None
+        self._set(d, content)
+        self._set(s, None)
 
     def chmod(self, path: str | os.PathLike[str], mode: int) -> None:
         """Set the permission bits of the file *path*."""
@@ -271,7 +282,7 @@ class FileTransaction:
                 code="not_found",
                 hint="check the path with ls or glob",
             )
-        self._state[p] = _Content(content.data, content.source, stat.S_IMODE(mode))
+        self._set(p, _Content(content.data, content.source, stat.S_IMODE(mode)))
 
     @property
     def changes(self) -> dict[str, str]:
@@ -351,6 +362,7 @@ class FileTransaction:
             with contextlib.suppress(OSError):
                 os.unlink(backup)
         self._state.clear()
+        self._dirs.clear()
         self._seen.clear()
 
     @staticmethod
