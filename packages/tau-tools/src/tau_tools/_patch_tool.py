@@ -9,6 +9,7 @@ or the working tree stays byte-for-byte as it was.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,12 @@ def _parse(arguments: Mapping[str, Any]) -> ParsedPatch:
             code="patch_too_large",
             hint="split the patch over several calls, a few files each",
         )
+    return _parse_text(patch)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_text(patch: str) -> ParsedPatch:
+    # Core asks for capabilities and then runs the call: both need the same (immutable) parse.
     return parse_patch(patch)
 
 
