@@ -17,13 +17,16 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from xml.etree import ElementTree as ET
 
 from attrs import frozen
 
 from tau_core import TestCase
 from tau_core.errors import UsageError
+
+if TYPE_CHECKING:
+    from ._sandbox import SandboxPolicy
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -268,6 +271,35 @@ class PytestRun:
         }
 
 
+def verifier_policy(
+    workdir: Path,
+    scratch: Path,
+    *,
+    python: str,
+    read_paths: Sequence[Path],
+    protected: Sequence[Path],
+    timeout: float,
+) -> SandboxPolicy:
+    """The sandbox a verifier's command runs in: it may write the workdir and its scratch
+    directory, reads the interpreter, keeps ``.git`` and the protected inputs read-only, and
+    has no network."""
+    from ._sandbox import SandboxPolicy
+
+    readonly = [p for p in protected if p.exists()]
+    if (workdir / ".git").exists():
+        readonly.append(workdir / ".git")
+    return SandboxPolicy(
+        workdir=workdir,
+        write_paths=(workdir, scratch),
+        read_paths=(*interpreter_paths(python), *read_paths),
+        readonly_paths=tuple(readonly),
+        network=False,
+        env={"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(scratch)},
+        timeout=timeout,
+        cpu_seconds=max(300, int(timeout) + 60),
+    )
+
+
 async def run_pytest(
     workdir: Path,
     args: Sequence[str],
@@ -278,7 +310,7 @@ async def run_pytest(
     read_paths: Sequence[Path] = (),
 ) -> PytestRun:
     """Run pytest with a JUnit report in the sandbox: read-only inputs, no network."""
-    from ._sandbox import SandboxPolicy, run_sandboxed
+    from ._sandbox import run_sandboxed
 
     workdir = Path(os.path.realpath(workdir))
     with tempfile.TemporaryDirectory(prefix="tau-pytest-") as tmp:
@@ -286,18 +318,13 @@ async def run_pytest(
         report = scratch / "junit.xml"
         argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
         argv += list(args)
-        readonly = [p for p in protected if p.exists()]
-        if (workdir / ".git").exists():
-            readonly.append(workdir / ".git")
-        policy = SandboxPolicy(
-            workdir=workdir,
-            write_paths=(workdir, scratch),
-            read_paths=(*interpreter_paths(python), *read_paths),
-            readonly_paths=tuple(readonly),
-            network=False,
-            env={"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(scratch)},
+        policy = verifier_policy(
+            workdir,
+            scratch,
+            python=python,
+            read_paths=read_paths,
+            protected=protected,
             timeout=timeout,
-            cpu_seconds=max(300, int(timeout) + 60),
         )
         result = await _sandboxed(run_sandboxed, argv, policy)
         cases: list[TestCase] = []
@@ -381,7 +408,7 @@ async def run_command(
         Undecidable: The program is not on the sandbox's PATH (a failure to start must never
             pass for a failing test), or no sandbox can run it.
     """
-    from ._sandbox import DEFAULT_PATH, SandboxPolicy, run_sandboxed
+    from ._sandbox import DEFAULT_PATH, run_sandboxed
 
     program = argv[0]
     if not os.path.isabs(program) and shutil.which(program, path=DEFAULT_PATH) is None:
@@ -393,18 +420,13 @@ async def run_command(
     workdir = Path(os.path.realpath(workdir))
     with tempfile.TemporaryDirectory(prefix="tau-check-") as tmp:
         scratch = Path(os.path.realpath(tmp))
-        readonly = [p for p in protected if p.exists()]
-        if (workdir / ".git").exists():
-            readonly.append(workdir / ".git")
-        policy = SandboxPolicy(
-            workdir=workdir,
-            write_paths=(workdir, scratch),
-            read_paths=(*interpreter_paths(python), *read_paths),
-            readonly_paths=tuple(readonly),
-            network=False,
-            env={"PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(scratch)},
+        policy = verifier_policy(
+            workdir,
+            scratch,
+            python=python,
+            read_paths=read_paths,
+            protected=protected,
             timeout=timeout,
-            cpu_seconds=max(300, int(timeout) + 60),
         )
         result = await _sandboxed(run_sandboxed, list(argv), policy)
     return PytestRun(
