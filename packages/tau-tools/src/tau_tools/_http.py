@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import re
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,83 @@ class _PinnedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+
+_DECODE_STEP = 64 * 1024
+_MAX_CODINGS = 3
+
+
+class _Layer:
+    """One ``gzip`` or ``deflate`` content coding, decoded at most ``_DECODE_STEP`` bytes a step.
+
+    Decoding in bounded steps is what keeps a compression bomb (a few hundred bytes that
+    inflate to gigabytes, possibly through several stacked codings) from being inflated in
+    memory before the body cap is ever checked.
+    """
+
+    def __init__(self, coding: str) -> None:
+        self.deflate = coding == "deflate"
+        self.started = False
+        self.out = 0
+        # deflate is zlib-wrapped, or raw deflate from servers that get it wrong (as in httpx)
+        self.zlib = zlib.decompressobj(zlib.MAX_WBITS if self.deflate else zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self.zlib.decompress(data, _DECODE_STEP)
+            except zlib.error as exc:
+                if self.deflate and not self.started:
+                    self.started = True
+                    self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise httpx.DecodingError(f"the body is not valid {self.kind}: {exc}") from None
+            self.started = True
+            data = self.zlib.unconsumed_tail
+            if out:
+                self.out += len(out)
+                yield out
+            if not data and len(out) < _DECODE_STEP:
+                return
+
+    @property
+    def kind(self) -> str:
+        return "deflate" if self.deflate else "gzip"
+
+
+class _Decoder:
+    """Decodes a response body's content codings incrementally, with bounded memory.
+
+    Only ``gzip`` and ``deflate`` (up to three stacked) are decoded; a body with any other
+    coding is passed on as received. Every layer but the last may produce at most *budget*
+    bytes in all: an honest intermediate stream is hardly larger than the decoded body, so a
+    layer that exceeds it means the decoded body is over the cap anyway (or is hostile).
+    """
+
+    def __init__(self, header: list[str], budget: int) -> None:
+        codings = [c.strip().lower() for c in header if c.strip().lower() not in ("", "identity")]
+        supported = all(c in ("gzip", "deflate") for c in codings)
+        self.layers = (
+            [_Layer(c) for c in reversed(codings)]
+            if supported and len(codings) <= _MAX_CODINGS
+            else []
+        )
+        self.budget = budget
+        self.overflow = False
+
+    def push(self, data: bytes, first: int = 0) -> Iterator[bytes]:
+        if first == len(self.layers):
+            if data:
+                yield data
+            return
+        layer = self.layers[first]
+        for piece in layer.feed(data):
+            if first < len(self.layers) - 1 and layer.out > self.budget:
+                self.overflow = True
+                return
+            yield from self.push(piece, first + 1)
+            if self.overflow:
+                return
 
 
 def _is_binary(content_type: str, data: bytes, encoding: str) -> bool:
@@ -408,14 +486,24 @@ class HttpTool:
         peer = stream.get_extra_info("server_addr") if stream is not None else None
         chunks: list[bytes] = []
         size, truncated = 0, False
+        # The cap applies to the decoded body, and decoding itself is bounded: httpx's own
+        # decoders inflate a whole network chunk at once, however far it expands.
+        decoder = _Decoder(
+            response.headers.get_list("content-encoding", split_commas=True),
+            budget=2 * max_bytes + _DECODE_STEP,
+        )
         try:
-            async for chunk in response.aiter_bytes():
-                if size + len(chunk) > max_bytes:
-                    chunks.append(chunk[: max_bytes - size])
+            async for raw in response.aiter_raw():
+                for chunk in decoder.push(raw):
+                    if size + len(chunk) > max_bytes:
+                        chunks.append(chunk[: max_bytes - size])
+                        truncated = True
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                if truncated or decoder.overflow:
                     truncated = True
                     break
-                chunks.append(chunk)
-                size += len(chunk)
         finally:
             await response.aclose()
         data = b"".join(chunks)

@@ -580,7 +580,9 @@ def _git_mode(mode: int | None, label: str) -> int | None:
             hint="use mode 100644 or 100755",
             file=label,
         )
-    return mode & 0o777
+    # As git: a file is executable or not. Other bits in a patch (setuid, group/world write,
+    # 0o000) are not applied.
+    return 0o755 if mode & 0o100 else 0o644
 
 
 class _State:
@@ -698,7 +700,7 @@ class _Engine:
             self.create(patch, applier, mode)
         elif patch.op == "delete":
             self.delete(patch, applier)
-        elif patch.op in ("rename", "copy"):
+        elif patch.op in ("rename", "copy") and patch.old_path != patch.new_path:
             self.move(patch, applier, mode)
         else:
             current = self.state.get(label)

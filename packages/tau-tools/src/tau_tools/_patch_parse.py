@@ -356,6 +356,13 @@ class _Parser:
             self.skip_binary()
         if old is None and new is None:
             raise ParseError("cannot tell the file names from the diff --git line", line=start + 1)
+        if op in ("rename", "copy") and (old is None or new is None):
+            raise ParseError(
+                f"a {op} needs both a '{op} from' and a '{op} to' line (or a diff --git line "
+                "naming both files)",
+                line=start + 1,
+                hint=f"write `{op} from OLD` and `{op} to NEW` after the diff --git line",
+            )
         self.add_file(old, new, op, start, old_mode=old_mode, new_mode=new_mode, binary=binary)
 
     def same_file(self, old: bytes | None, new: bytes | None) -> bool:
@@ -577,5 +584,16 @@ def parse_patch(patch: str | bytes) -> ParsedPatch:
     Raises:
         ParseError: The text holds no patch, or a header or block is malformed.
     """
-    data = patch.encode("utf-8", "surrogateescape") if isinstance(patch, str) else patch
+    if isinstance(patch, str):
+        try:
+            data = patch.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            # Only U+DC80..U+DCFF stand for raw bytes; any other lone surrogate is no text.
+            raise ParseError(
+                f"the patch contains the lone surrogate U+{ord(exc.object[exc.start]):04X} at "
+                f"character {exc.start}, which is not valid text",
+                hint="send the patch as valid Unicode text",
+            ) from None
+    else:
+        data = patch
     return _Parser(data).run()
