@@ -103,11 +103,30 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _open_beneath(path: Path, flags: int) -> int:
+    """Open the real absolute *path* one component at a time, following no symlink: a
+    directory swapped for a symlink after :func:`resolve` fails instead of leading outside."""
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    directory = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow | cloexec
+    if not path.name:  # the file system root itself
+        return os.open(path, flags | cloexec)
+    fd = os.open(path.anchor, directory)
+    try:
+        for part in path.parts[1:-1]:
+            inner = os.open(part, directory, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(path.name, flags | nofollow | cloexec, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _open_regular(path: Path, rel: str) -> int:
     """Open *path* for reading without following a swapped-in symlink or blocking on a FIFO."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        fd = _open_beneath(path, flags)
     except FileNotFoundError:
         raise _not_found(path, rel) from None
     except IsADirectoryError:

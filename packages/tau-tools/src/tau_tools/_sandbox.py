@@ -311,15 +311,17 @@ class _Capture:
         if not self.truncated:
             return bytes(self.head + self.tail).decode("utf-8", errors="replace")
         head, tail = bytes(self.head), bytes(self.tail)
-        cut = len(head)
-        while cut > 0 and (head[cut - 1] & 0xC0) == 0x80:
-            cut -= 1
-        if cut > 0 and head[cut - 1] >= 0xC0:
-            lead = head[cut - 1]
+        # A UTF-8 character is at most 4 bytes: look back (and forward) at most 3 continuation
+        # bytes, so output that is not UTF-8 at all is kept (shown as U+FFFD), not dropped.
+        cut = lead_at = len(head)
+        while lead_at > 0 and cut - lead_at < 3 and (head[lead_at - 1] & 0xC0) == 0x80:
+            lead_at -= 1
+        if lead_at > 0 and head[lead_at - 1] >= 0xC0:
+            lead = head[lead_at - 1]
             need = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-            cut = cut - 1 if len(head) - (cut - 1) < need else len(head)
+            cut = lead_at - 1 if cut - (lead_at - 1) < need else cut
         start = 0
-        while start < len(tail) and (tail[start] & 0xC0) == 0x80:
+        while start < min(len(tail), 3) and (tail[start] & 0xC0) == 0x80:
             start += 1
         dropped = self.total - cut - (len(tail) - start)
         marker = f"\n[... {dropped} bytes of output omitted (cap {2 * self.half} bytes) ...]\n"

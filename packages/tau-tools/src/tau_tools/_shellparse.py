@@ -35,7 +35,7 @@ SAFE_BUILTINS = frozenset(
         ":", "true", "false", "cd", "pwd", "echo", "printf", "test", "[", "export", "unset",
         "set", "shift", "exit", "return", "local", "declare", "typeset", "readonly", "read",
         "wait", "break", "continue", "umask", "getopts", "kill", "jobs", "times", "type",
-        "ulimit", "shopt", "let", "mapfile", "readarray", "pushd", "popd", "dirs", "disown",
+        "ulimit", "shopt", "mapfile", "readarray", "pushd", "popd", "dirs", "disown",
         "bg", "fg", "!",
     }
 )  # fmt: skip
@@ -54,14 +54,24 @@ _REFUSED_BUILTINS = {
     "complete": "completion specs run commands",
     "compgen": "`compgen -C` runs a command",
     "coproc": "coprocesses are not supported",
+    "let": "arithmetic evaluates variables' values as expressions, which can run command "
+    "substitutions; use expr",
 }
 _SHELLS = frozenset({"bash", "sh", "dash", "ksh", "zsh"})
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
-_DANGEROUS_VARS = re.compile(
-    r"^(BASH_ENV|ENV|PS4|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|BASH_LOADABLES_PATH|BASH_FUNC_.*"
-    r"|LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH)(\[.*\])?\+?=",
-    re.DOTALL,
+_DANGEROUS_NAMES = (
+    r"(BASH_ENV|ENV|PS[0-4]|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|BASH_LOADABLES_PATH|BASH_FUNC_.*"
+    r"|BASH_CMDS|BASH_ALIASES|PATH|LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH)(\[.*\])?"
 )
+_DANGEROUS_VARS = re.compile(rf"^{_DANGEROUS_NAMES}\+?=", re.DOTALL)
+_DANGEROUS_TARGET = re.compile(rf"^{_DANGEROUS_NAMES}(\+?=.*)?$", re.DOTALL)
+"""A variable that makes bash run code or pick programs (``PATH``, ``BASH_CMDS`` act like
+``hash -p``; ``PS4`` is expanded by ``set -x``), as an assignment or an assigned name."""
+_ASSIGNERS = frozenset({"read", "mapfile", "readarray", "getopts", "wait", "printf"})
+_SUBSCRIPTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\+?=\(.*)?\[[^\]]*[A-Za-z_$`]", re.DOTALL)
+"""``a[i]`` or ``a=([i]=1)``: an indexed array's subscript is arithmetic, and arithmetic
+evaluates a variable's value (``i='b[$(cmd)]'``) as an expression, substitutions included."""
+_ARITHMETIC_NAME = re.compile(r"[A-Za-z_$`]")
 _PROGRAM_NAME = re.compile(r"^[A-Za-z0-9_.+/@%-][A-Za-z0-9_.+/@%:,-]*$")
 _EXPANSIONS = ("commandsubstitution", "processsubstitution", "parameter", "tilde")
 
@@ -97,6 +107,13 @@ def parse_command(command: str) -> ParsedCommand:
     """
     walker = _Walker(command)
     walker.walk_text(command, 0)
+    unset = walker.unset & walker.function_calls or ("*" in walker.unset and walker.function_calls)
+    if unset:
+        raise walker.refuse(
+            f"it unsets a function it calls ({', '.join(sorted(walker.function_calls))}), so "
+            "the name may run the program of that name instead",
+            "do not unset functions the command calls",
+        )
     return ParsedCommand(command, tuple(walker.programs), tuple(walker.builtins))
 
 
@@ -106,11 +123,17 @@ class _Walker:
         self.programs: list[str] = []
         self.builtins: list[str] = []
         self.functions: dict[str, int] = {}
+        self.unset: set[str] = set()  # names given to `unset` without -v ("*": computed)
+        self.function_calls: set[str] = set()
+        # Where calls are compared with function definitions: -1 at the top level (each call's
+        # own position), an eval's or trap's position inside its string, None in a new shell
+        # (bash -c), which sees none of the outer functions.
+        self.origin: int | None = -1
 
     def refuse(self, why: str, hint: str = "write the command without it") -> ToolError:
         return _refuse(self.command, why, hint)
 
-    def walk_text(self, text: str, depth: int) -> None:
+    def walk_text(self, text: str, depth: int, origin: int | None = -1) -> None:
         import bashlex  # type: ignore[import-untyped]  # heavy: imported only to parse
 
         if depth > MAX_DEPTH:
@@ -130,19 +153,41 @@ class _Walker:
                 hint="simplify it: no arithmetic $((...)), [[ ]], case or coproc; use test/[ ], "
                 "expr, if/for/while, or split it into several calls",
             ) from None
-        saved = dict(self.functions)
-        for tree in trees:
-            self._collect_functions(tree)
-        for tree in trees:
-            self.visit(tree, depth)
-        self.functions = saved | self.functions
+        if depth == 0:
+            for tree in trees:
+                self._collect_functions(tree)
+        outer, self.origin = self.origin, origin
+        try:
+            for tree in trees:
+                self.visit(tree, depth)
+        finally:
+            self.origin = outer
 
-    def _collect_functions(self, node: Any) -> None:
-        if node.kind == "function":
-            name = next(p.word for p in node.parts if p.kind == "word")
-            self.functions.setdefault(name, node.pos[0])
-        for child in _children(node):
-            self._collect_functions(child)
+    def _collect_functions(self, tree: Any) -> None:
+        """Record the functions the top level surely defines: not in a subshell, a pipeline,
+        a group, a body or a branch, not after ``&&``/``||`` and not run in the background."""
+        parts = tree.parts if tree.kind == "list" else [tree]
+        for i, node in enumerate(parts):
+            if node.kind != "function":
+                continue
+            before = parts[i - 1].op if i > 0 and parts[i - 1].kind == "operator" else ";"
+            after = (
+                parts[i + 1].op if i + 1 < len(parts) and parts[i + 1].kind == "operator" else ""
+            )
+            if before in (";", "\n", "&") and after != "&":
+                name = next(p.word for p in node.parts if p.kind == "word")
+                self.functions.setdefault(name, node.pos[0])
+
+    def _is_function(self, name: str, pos: int) -> bool:
+        if self.origin is None or name not in self.functions:
+            return False
+        return self.functions[name] < (pos if self.origin < 0 else self.origin)
+
+    def _nested_origin(self, pos: int) -> int | None:
+        """The origin for an eval or trap string found at *pos*."""
+        if self.origin is None or self.origin >= 0:
+            return self.origin
+        return pos
 
     def visit(self, node: Any, depth: int) -> None:
         kind = node.kind
@@ -155,21 +200,50 @@ class _Walker:
         if kind == "parameter":
             self.check_parameter(node.value)
             return
-        if kind == "heredoc" and ("$(" in node.value or "`" in node.value or "$[" in node.value):
-            raise self.refuse(
-                "a here-document body holds a command substitution, which cannot be checked",
-                "quote the delimiter (<<'EOF') and substitute nothing in the body",
-            )
+        if kind == "heredoc":
+            self.check_heredoc(node.value)
+        if kind == "for":
+            names = [p for p in node.parts if p.kind == "word"][:1]
+            if names and _DANGEROUS_TARGET.match(names[0].word):
+                raise self.refuse(f"the loop variable {names[0].word} can make the shell run code")
         if kind == "word" and "$[" in node.word:
             raise self.refuse("$[...] arithmetic is not supported")
         for child in _children(node):
             self.visit(child, depth)
+
+    def check_heredoc(self, body: str) -> None:
+        body = body.replace("\\\n", "")  # bash joins backslash-newline before expanding
+        if "$(" in body or "`" in body or "$[" in body:
+            raise self.refuse(
+                "a here-document body holds a command substitution, which cannot be checked",
+                "quote the delimiter (<<'EOF') and substitute nothing in the body",
+            )
+        for match in re.finditer(r"\$\{([^}]*)\}", body):
+            self.check_parameter(match.group(1))
 
     def check_parameter(self, value: str) -> None:
         if "$(" in value or "`" in value:
             raise self.refuse("a parameter expansion holds a command substitution")
         if value.startswith("!"):
             raise self.refuse("indirect expansion ${!...} can evaluate data as code")
+        if "@P" in value:
+            raise self.refuse("${var@P} expands data as a prompt string, which runs code")
+        name = re.match(r"#?(?:[A-Za-z_][A-Za-z0-9_]*(?:\[([^\]]*)\])?|[0-9]+|[@*#?$!-])", value)
+        if name is not None:
+            subscript, rest = name.group(1), value[name.end() :]
+            if subscript not in (None, "@", "*") and _ARITHMETIC_NAME.search(subscript):
+                raise self.refuse(
+                    "an array subscript naming a variable is arithmetic, which can run the "
+                    "variable's value as code",
+                    "use a literal number as the subscript",
+                )
+            offset = rest[1:] if rest[:1] == ":" and rest[1:2] not in ("-", "=", "?", "+") else ""
+            if _ARITHMETIC_NAME.search(offset):
+                raise self.refuse(
+                    "a substring offset naming a variable is arithmetic, which can run "
+                    "the variable's value as code",
+                    "use literal numbers for the offset and length",
+                )
         if "[" in value and "$" in value.split("[", 1)[1]:
             raise self.refuse("an array subscript computed from a variable can run code")
         _, colon, rest = value.partition(":")
@@ -195,23 +269,26 @@ class _Walker:
         if words:
             self.run_words(words, node.pos[0], depth)
 
-    def run_words(self, words: list[Any], pos: int, depth: int) -> None:
+    def run_words(self, words: list[Any], pos: int, depth: int, functions: bool = True) -> None:
         name = self.program_name(words[0])
         args = words[1:]
-        if name in self.functions and self.functions[name] < pos:
+        if functions and self._is_function(name, pos):
             self.builtins.append(name)
+            self.function_calls.add(name)
             return
         if name in _REFUSED_BUILTINS:
             raise self.refuse(f"{name!r} is not allowed: {_REFUSED_BUILTINS[name]}")
         if name == "eval":
             self.builtins.append(name)
-            self.walk_text(" ".join(self.literal_arg(w, name) for w in args), depth + 1)
+            code = " ".join(self.literal_arg(w, name) for w in args)
+            self.walk_text(code, depth + 1, self._nested_origin(pos))
             return
         if name == "trap":
             self.builtins.append(name)
             handler = [w for w in args if not w.word.startswith("-")][:1]
             if handler:
-                self.walk_text(self.literal_arg(handler[0], name), depth + 1)
+                code = self.literal_arg(handler[0], name)
+                self.walk_text(code, depth + 1, self._nested_origin(pos))
             return
         if name in ("exec", "command", "builtin"):
             self.builtins.append(name)
@@ -227,16 +304,26 @@ class _Walker:
                 return
             if name == "builtin" and rest[0].word not in SAFE_BUILTINS:
                 raise self.refuse(f"`builtin {rest[0].word}` is not a builtin that runs no code")
-            self.run_words(rest, pos, depth)
+            # `command` and `exec` skip functions: the name runs the program of that name.
+            self.run_words(rest, pos, depth, functions=name == "builtin")
             return
         if name in SAFE_BUILTINS:
             self.builtins.append(name)
             self.check_builtin_args(name, args)
+            if name == "unset":
+                self.note_unset(args)
             return
         if name not in self.programs:
             self.programs.append(name)
         if name.rsplit("/", 1)[-1] in _SHELLS:
             self.shell_string(name, args, depth)
+
+    def note_unset(self, args: list[Any]) -> None:
+        words = [w for w in args if not w.word.startswith("-")]
+        if any(w.word.startswith("-") and "v" in w.word for w in args):
+            return  # `unset -v` removes variables only
+        for w in words:
+            self.unset.add("*" if _has_expansion(w) else str(w.word))
 
     def check_builtin_args(self, name: str, args: list[Any]) -> None:
         for i, w in enumerate(args):
@@ -245,11 +332,22 @@ class _Walker:
                 raise self.refuse(
                     f"`{name} {text}` (namerefs and integer variables) can run data as code"
                 )
-            if name in ("mapfile", "readarray") and text.startswith("-C"):
+            if name in ("mapfile", "readarray") and text[:1] == "-" and "C" in text:
                 raise self.refuse(f"`{name} -C` runs a callback command")
             if name in _DECLARERS and _DANGEROUS_VARS.match(text):
                 raise self.refuse(f"setting {text.split('=')[0]} can make the shell run code")
             printed = name == "echo" or (name == "printf" and (i > 0 and args[i - 1].word != "-v"))
+            assigns = name in _DECLARERS or name in _ASSIGNERS
+            if not printed and assigns and _DANGEROUS_TARGET.match(text):
+                raise self.refuse(
+                    f"setting {text.split('=')[0]} with {name} can make the shell run code"
+                )
+            if not printed and _SUBSCRIPTED_NAME.match(text):
+                raise self.refuse(
+                    f"the argument {text!r} of {name} has an array subscript naming a variable; "
+                    "subscripts are arithmetic, which can run the variable's value as code",
+                    "use a literal number as the subscript",
+                )
             if not printed and ("$(" in text or "`" in text) and not _has_substitution(w):
                 raise self.refuse(f"the argument {text!r} of {name} can be evaluated as code")
 
@@ -259,7 +357,7 @@ class _Walker:
                 rest = [a for a in args[i + 1 :]]
                 if not rest:
                     return
-                self.walk_text(self.literal_arg(rest[0], f"{shell} -c"), depth + 1)
+                self.walk_text(self.literal_arg(rest[0], f"{shell} -c"), depth + 1, None)
                 return
             if not w.word.startswith("-"):
                 return
@@ -281,7 +379,7 @@ class _Walker:
                 "cannot be checked against the exec grants",
                 "name the program literally",
             )
-        if not _PROGRAM_NAME.match(name):
+        if not _PROGRAM_NAME.match(name) and name not in SAFE_BUILTINS:
             raise self.refuse(
                 f"the program name {name!r} is not a plain name or path (globs, braces, tildes "
                 "and quotes-with-spaces are refused)",
@@ -309,6 +407,10 @@ def _descendants(node: Any) -> list[Any]:
         out.append(n)
         stack.extend(_children(n))
     return out
+
+
+def _has_expansion(word: Any) -> bool:
+    return any(p.kind in _EXPANSIONS for p in _descendants(word))
 
 
 def _has_substitution(word: Any) -> bool:

@@ -131,6 +131,7 @@ class FileTransaction:
     _seen: dict[Path, _Fingerprint] = field(factory=dict, init=False)
     _token: str = field(factory=lambda: secrets.token_hex(4), init=False)
     _counter: int = field(default=0, init=False)
+    _fds: dict[Path, int] = field(factory=dict, init=False)  # open directories during commit
 
     # -- the virtual view ---------------------------------------------------------------------
 
@@ -321,6 +322,42 @@ class FileTransaction:
         if not self._state:
             return
         self._verify_unchanged()
+        try:
+            self._commit()
+        finally:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+        self._state.clear()
+        self._dirs.clear()
+        self._seen.clear()
+
+    def _dir(self, directory: Path) -> int:
+        """An open descriptor of *directory*, reached from the workspace root one component at a
+        time without following symlinks: a directory swapped for a symlink after the check
+        fails here (ELOOP) instead of redirecting the write outside the workspace."""
+        if directory in self._fds:
+            return self._fds[directory]
+        if directory == self.workdir:
+            fd = os.open(directory, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        else:
+            parent = self._dir(directory.parent)
+            fd = os.open(
+                directory.name,
+                os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC | os.O_NOFOLLOW,
+                dir_fd=parent,
+            )
+        self._fds[directory] = fd
+        return fd
+
+    def _exists(self, path: Path) -> bool:
+        try:
+            os.stat(path.name, dir_fd=self._dir(path.parent), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _commit(self) -> None:
         staged: dict[Path, Path] = {}
         backups: dict[Path, Path] = {}
         created_dirs: list[Path] = []
@@ -337,16 +374,17 @@ class FileTransaction:
                     self._make_parents(path.parent, created_dirs)
                     staged[path] = self._stage(path, content)
             for path, content in changes:
-                if content is not None and os.path.lexists(path):
+                if content is not None and self._exists(path):
                     backups[path] = self._backup(path)
             for path, content in changes:
+                fd = self._dir(path.parent)
                 if content is None:
                     backup = self._temp(path.parent, ".bak")
-                    os.replace(path, backup)
+                    os.replace(path.name, backup.name, src_dir_fd=fd, dst_dir_fd=fd)
                     backups[path] = backup
                     applied.append(_Step("delete", path, backup))
                 else:
-                    os.replace(staged[path], path)
+                    os.replace(staged[path].name, path.name, src_dir_fd=fd, dst_dir_fd=fd)
                     del staged[path]
                     saved = backups.get(path)
                     applied.append(_Step("create" if saved is None else "replace", path, saved))
@@ -354,32 +392,33 @@ class FileTransaction:
             touched.update(created_dirs)
             touched.update(d.parent for d in created_dirs)
             for directory in sorted(touched):
-                fsync_directory(directory)
+                os.fsync(self._dir(directory))
         except BaseException as exc:
             self._rollback(applied, staged, backups, created_dirs, exc)
             raise
         for backup in backups.values():
             with contextlib.suppress(OSError):
-                os.unlink(backup)
-        self._state.clear()
-        self._dirs.clear()
-        self._seen.clear()
+                os.unlink(backup.name, dir_fd=self._dir(backup.parent))
 
-    @staticmethod
-    def _make_parents(directory: Path, created: list[Path]) -> None:
+    def _make_parents(self, directory: Path, created: list[Path]) -> None:
         """Create *directory* and its missing parents, appending each to *created* as it is
         made (so a failure half-way still lets the rollback remove the ones made)."""
-        missing: list[Path] = []
-        while not os.path.isdir(directory):
-            missing.append(directory)
-            directory = directory.parent
-        for d in reversed(missing):
-            os.mkdir(d)
-            created.append(d)
+        if directory in self._fds or directory == self.workdir:
+            self._dir(directory)
+            return
+        self._make_parents(directory.parent, created)
+        try:
+            self._dir(directory)
+        except FileNotFoundError:
+            os.mkdir(directory.name, dir_fd=self._dir(directory.parent))
+            created.append(directory)
+            self._dir(directory)
 
     def _stage(self, path: Path, content: _Content) -> Path:
         temp = self._temp(path.parent, ".new")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        where = self._dir(path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
+        fd = os.open(temp.name, flags, 0o600, dir_fd=where)
         try:
             if content.data is not None:
                 view = memoryview(content.data)
@@ -387,28 +426,41 @@ class FileTransaction:
                     view = view[os.write(fd, view) :]
             else:
                 assert content.source is not None  # noqa: S101 - a content is bytes or a source
-                with open(content.source, "rb") as src, os.fdopen(os.dup(fd), "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                self._copy_from(content.source, fd)
             os.fchmod(fd, content.mode)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp.name, dir_fd=where)
             raise
         os.close(fd)
         return temp
 
+    def _copy_from(self, source: Path, fd: int) -> os.stat_result:
+        """Copy the regular file *source* (opened without following symlinks) into *fd*."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | _O_CLOEXEC
+        src = os.open(source.name, flags, dir_fd=self._dir(source.parent))
+        with os.fdopen(src, "rb") as reader, os.fdopen(os.dup(fd), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+            return os.fstat(reader.fileno())
+
     def _backup(self, path: Path) -> Path:
         backup = self._temp(path.parent, ".bak")
+        where = self._dir(path.parent)
         try:
-            os.link(path, backup, follow_symlinks=False)
+            os.link(
+                path.name, backup.name, src_dir_fd=where, dst_dir_fd=where, follow_symlinks=False
+            )
         except OSError as exc:
             if exc.errno is None or exc.errno not in _NO_HARDLINK:
                 raise
-            shutil.copy2(path, backup, follow_symlinks=False)
-            fd = os.open(backup, os.O_RDONLY)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _O_CLOEXEC
+            fd = os.open(backup.name, flags, 0o600, dir_fd=where)
             try:
+                st = self._copy_from(path, fd)
+                os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -427,20 +479,21 @@ class FileTransaction:
         stuck: dict[Path, str] = {}
         for step in reversed(applied):
             try:
+                dfd = self._dir(step.target.parent)
                 if step.kind == "create":
-                    os.unlink(step.target)
+                    os.unlink(step.target.name, dir_fd=dfd)
                 else:
                     assert step.backup is not None  # noqa: S101 - set for replace and delete
-                    os.replace(step.backup, step.target)
+                    os.replace(step.backup.name, step.target.name, src_dir_fd=dfd, dst_dir_fd=dfd)
                     backups.pop(step.target, None)
             except OSError as exc:
                 stuck[step.target] = exc.strerror or str(exc)
         for temp in [*staged.values(), *(b for t, b in backups.items() if t not in stuck)]:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                os.unlink(temp.name, dir_fd=self._dir(temp.parent))
         for directory in reversed(created_dirs):
             with contextlib.suppress(OSError):
-                os.rmdir(directory)
+                os.rmdir(directory.name, dir_fd=self._dir(directory.parent))
         if not isinstance(cause, OSError):
             return
         where = cause.filename if isinstance(cause.filename, str) else ""
@@ -463,6 +516,8 @@ class FileTransaction:
         ) from cause
 
 
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NO_HARDLINK = frozenset(
     getattr(errno, name)
     for name in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "EMLINK", "EXDEV")
