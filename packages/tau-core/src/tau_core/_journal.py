@@ -190,6 +190,8 @@ class Journal:
     def _migrate(self, conn: sqlite3.Connection, current: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process may have created or migrated the schema since *current* was read.
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in _statements(_MIGRATIONS[version]):
                     conn.execute(statement)

@@ -29,7 +29,7 @@ from ._compaction import compact, estimate_tokens
 from ._contracts import VerifyContext, protected_paths
 from ._events import Event
 from ._hookcontext import ModelCallContext
-from ._messages import Message, ModelRequest, ModelResponse, ToolCall, Usage
+from ._messages import Message, ModelRequest, ModelResponse, Part, ToolCall, Usage
 from ._outcome import (
     Evidence,
     Outcome,
@@ -44,6 +44,7 @@ from ._runstate import (
     RunSetup,
     Stop,
     first_difference,
+    json_copy,
     recorded_outcome,
 )
 from ._serialization import dumps, from_dict, outcome_to_dict, to_dict
@@ -138,6 +139,9 @@ class Loop(ToolPhase):
                     f"run {self.s.run_id}: replay needs {kind} {key!r}, which the journal does not "
                     "hold; the run was not finished (use `tau sessions resume`) or has diverged"
                 )
+            # Commit pending events first: an activity can wait long (a human approver, a
+            # provider, a tool) and must not hold the journal's write lock while it does.
+            self.s.journal.flush()
             try:
                 data = await fn()
             except Stop as stop:
@@ -183,7 +187,15 @@ class Loop(ToolPhase):
             return await self._finish(stop)
         except asyncio.CancelledError:
             if self.s.mode == "live" and "outcome" not in self.recorded:
-                await self._finish(Stop("blocked", "cancelled", "the run was cancelled"))
+                # Side effects cut off mid-call may or may not have happened: name them.
+                cut = [
+                    from_dict(e.data["call"], ToolCall)
+                    for e in sorted(self.recorded.values(), key=lambda e: e.seq)
+                    if e.kind == "intent" and "tool" + e.key[len("intent") :] not in self.recorded
+                ]
+                await self._finish(
+                    Stop("blocked", "cancelled", "the run was cancelled", in_doubt=cut)
+                )
             raise
         except JournalError:
             raise
@@ -247,6 +259,7 @@ class Loop(ToolPhase):
                 f"model:{turn}", "model_response", functools.partial(self._call_model, request)
             )
             response = from_dict(data["response"], ModelResponse)
+            response = evolve(response, message=_unique_call_ids(response.message))
             self.durations["model"] += data["duration"]
             for f in data.get("fallbacks", []):
                 self.notes.append({"kind": "fallback", "turn": turn, **f})
@@ -364,6 +377,12 @@ class Loop(ToolPhase):
                         f"provider {route.provider!r} returned "
                         f"{type(response).__name__}, not a ModelResponse"
                     )
+                try:
+                    data = json_copy(self.s.redactor.obj(to_dict(response)))
+                except (TypeError, ValueError) as exc:
+                    raise PluginError(
+                        f"provider {route.provider!r} returned a response that is not JSON: {exc}"
+                    ) from None
             except (CredentialError, ProviderAuthenticationError) as exc:
                 reason = "missing_credentials"
                 failures.append({"route": route.spec, "error": self.s.redactor.text(str(exc))})
@@ -384,7 +403,6 @@ class Loop(ToolPhase):
                 raise Stop(
                     "blocked", "plugin_error", f"provider {route.spec}: {exc}", problem
                 ) from None
-            data = self.s.redactor.obj(to_dict(response))
             return {
                 "response": data,
                 "route": route.spec,
@@ -421,6 +439,11 @@ class Loop(ToolPhase):
                 result = await self.s.verifier.verify(context)
                 if not isinstance(result, VerifierResult):
                     raise PluginError(f"returned {type(result).__name__}, not a VerifierResult")
+                if result.status not in ("green", "red", "error"):
+                    raise PluginError(
+                        f"returned status {result.status!r}; a verifier answers green, red or error"
+                    )
+                data = json_copy(self.s.redactor.obj(to_dict(result)))
             except Exception as exc:
                 problem = PluginProblem(
                     self.s.verifier_name or "verifier",
@@ -435,7 +458,6 @@ class Loop(ToolPhase):
                     f"the verifier {self.s.verifier_name!r} failed: {type(exc).__name__}: {exc}",
                     problem,
                 ) from None
-            data = self.s.redactor.obj(to_dict(result))
             return {"result": data, "duration": round(time.perf_counter() - started, 6)}
 
         data = await self.activity(f"verify:{attempt}", "verifier_result", verify)
@@ -525,3 +547,31 @@ class Loop(ToolPhase):
 
     async def _end_clock(self) -> dict[str, Any]:
         return {"elapsed": round(self._elapsed(), 6)}
+
+
+def _unique_call_ids(message: Message) -> Message:
+    """*message* with tool-call ids made unique within it.
+
+    Journal keys, approvals and in-doubt checks are per call id, so two calls of one turn
+    sharing an id would share one approval and one recorded result. A repeated id becomes
+    ``ID_2`` (``ID_3`` …), the same way on every resume and replay.
+    """
+    calls = message.tool_calls
+    taken = {c.id for c in calls}
+    if len(taken) == len(calls):
+        return message
+    seen: set[str] = set()
+    parts: list[Part] = []
+    for part in message.parts:
+        if isinstance(part, ToolCall):
+            if part.id in seen:
+                n = 2
+                while f"{part.id}_{n}" in taken:
+                    n += 1
+                renamed = evolve(part, id=f"{part.id}_{n}")
+                taken.add(renamed.id)
+                parts.append(renamed)
+                continue
+            seen.add(part.id)
+        parts.append(part)
+    return evolve(message, parts=tuple(parts))

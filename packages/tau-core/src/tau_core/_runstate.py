@@ -4,6 +4,7 @@ control-flow signal that ends it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from ._journal import Journal
     from ._plugins import PluginManager
 
-__all__ = ["DEFAULT_SYSTEM", "Approver", "Route", "RunSetup", "Stop"]
+__all__ = ["DEFAULT_SYSTEM", "Approver", "Route", "RunSetup", "Stop", "json_copy"]
 
 Approver = Callable[[ToolCall, PolicyDecision], "bool | Awaitable[bool]"]
 
@@ -100,6 +101,19 @@ class RunSetup:
     cancel_event: asyncio.Event | None = None
     load_problems: list[PluginProblem] = field(factory=list)
     verifier_error: PluginProblem | None = None
+
+
+def json_copy(data: Any) -> Any:
+    """*data* as the journal stores and returns it (a JSON round trip).
+
+    Resumed and replayed runs read activities back from the journal, so a live run must use
+    the same JSON form, and learn before recording that a value cannot be journaled at all.
+
+    Raises:
+        TypeError: *data* holds a value JSON cannot represent.
+        ValueError: *data* is circular.
+    """
+    return json.loads(json.dumps(data, ensure_ascii=False))
 
 
 def recorded_outcome(data: Mapping[str, Any]) -> Outcome:

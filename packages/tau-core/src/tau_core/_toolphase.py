@@ -19,7 +19,7 @@ from ._authority import Capability, PolicyDecision, check_capabilities
 from ._hookcontext import ToolCallContext
 from ._messages import Message, ToolCall, ToolResult
 from ._outcome import ToolCallRecord
-from ._runstate import RunSetup, Stop
+from ._runstate import RunSetup, Stop, json_copy
 from ._serialization import from_dict, to_dict
 from .errors import CredentialError, PolicyDenied, SafetyViolation, ToolError
 
@@ -233,7 +233,8 @@ class ToolPhase:
             answer = approver(call, decision)
             if isinstance(answer, Awaitable):
                 answer = await answer
-            return {"approved": bool(answer), "by": "approver"}
+            # Fail closed: only a real True approves ("no", a Mock, 1 … do not).
+            return {"approved": answer is True, "by": "approver"}
 
         data = await self.activity(f"approval:{turn}:{call.id}", "approval", ask)
         if data["approved"]:
@@ -259,6 +260,7 @@ class ToolPhase:
             return {}
         from ._config import load_config
 
+        self.s.journal.flush()  # resolving may prompt (a keyring unlock): hold no write lock
         config = load_config()
         secrets: dict[str, str] = {}
         for name in names:
@@ -311,8 +313,17 @@ class ToolPhase:
                 started = time.perf_counter()
                 result = await self._invoke(turn, call, tool, secrets)
                 duration = round(time.perf_counter() - started, 6)
-            result = self.s.redactor.obj(to_dict(result))
-            return {"result": result, "duration": duration}
+            try:
+                data = json_copy(self.s.redactor.obj(to_dict(result)))
+            except (TypeError, ValueError) as exc:
+                failure = ToolResult.failure(
+                    call,
+                    "tool_crashed",
+                    f"{call.name} returned a result that is not JSON ({exc})",
+                    "the tool failed unexpectedly; try another way",
+                )
+                data = json_copy(self.s.redactor.obj(to_dict(failure)))
+            return {"result": data, "duration": duration}
 
         data = await self.activity(key, "tool_result", run)
         result = from_dict(data["result"], ToolResult)
@@ -409,6 +420,12 @@ class ToolPhase:
         if context.call != call:
             result = evolve(
                 result, metadata={**result.metadata, "replaced_call": to_dict(context.call)}
+            )
+        if "stop" in result.metadata:
+            # Only core stops a run from a tool call (safety violation, replaced call): a
+            # tool's own result cannot smuggle in a reason outside the closed set.
+            result = evolve(
+                result, metadata={k: v for k, v in result.metadata.items() if k != "stop"}
             )
         return evolve(result, call_id=call.id, name=call.name)
 
