@@ -109,19 +109,44 @@ def _run_exists(home: Path, run_id: str) -> bool:
         conn.close()
 
 
+def _events(home: Path, run_id: str) -> int:
+    db = home / "journal.sqlite3"
+    if not db.exists():
+        return -1
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            row = conn.execute("SELECT count(*) FROM events WHERE run_id = ?", (run_id,)).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return -1
+    return int(row[0])
+
+
 def _kill_at(
-    args: list[str], env: dict[str, str], delay: float
+    args: list[str], env: dict[str, str], home: Path, run_id: str, events: int, extra: float
 ) -> subprocess.CompletedProcess | None:
+    """Run *args*; SIGKILL it once the run has *events* journal events plus *extra* seconds.
+
+    Kill points are chosen by progress, not by wall time, so a slow or busy machine moves them
+    along with the run instead of letting the run finish first.
+    """
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    try:
-        out, err = proc.communicate(timeout=delay)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _events(home, run_id) >= events:
+            time.sleep(extra)
+            break
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        out, err = proc.communicate()
         return subprocess.CompletedProcess(args, proc.returncode, out, err)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        return None
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return None
 
 
 def _stable(outcome: dict) -> tuple:
@@ -136,9 +161,8 @@ def _stable(outcome: dict) -> tuple:
     )
 
 
-def _reference(tmp_path: Path) -> tuple[tuple, float]:
-    _, work, env = _setup(tmp_path / "reference")
-    started = time.monotonic()
+def _reference(tmp_path: Path) -> tuple[tuple, int]:
+    home, work, env = _setup(tmp_path / "reference")
     proc = subprocess.run(
         _run_args(tmp_path / "reference", work, "ref"),
         env=env,
@@ -146,17 +170,16 @@ def _reference(tmp_path: Path) -> tuple[tuple, float]:
         text=True,
         timeout=120,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
     assert outcome["status"] == "verified"
     lines = (work / "ledger.txt").read_text().splitlines()
     assert [line.split("\t")[0] for line in lines] == ["a", "b"]
-    return _stable(outcome), elapsed
+    return _stable(outcome), _events(home, "ref")
 
 
 def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
-    reference, duration = _reference(tmp_path)
+    reference, total_events = _reference(tmp_path)
     rng = random.Random(seed)
     tally = {
         "verified": 0,
@@ -170,7 +193,14 @@ def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
         keyed = i % 2 == 0
         home, work, env = _setup(root, "append_once" if keyed else "append_line")
         run_id = f"kill-{i}"
-        done = _kill_at(_run_args(root, work, run_id), env, rng.uniform(0.05, duration * 1.1))
+        done = _kill_at(
+            _run_args(root, work, run_id),
+            env,
+            home,
+            run_id,
+            rng.randrange(0, total_events),
+            rng.uniform(0.0, 0.06),
+        )
         if done is None:
             tally["kills"] += 1
             if not _run_exists(home, run_id):  # killed before the run was recorded: start over
@@ -184,7 +214,15 @@ def _iterations(tmp_path: Path, count: int, seed: int) -> dict[str, int]:
             else:
                 # Sometimes kill the resume as well, then resume to the end.
                 if rng.random() < 0.5:
-                    second = _kill_at(_resume_args(run_id), env, rng.uniform(0.05, duration))
+                    already = _events(home, run_id)
+                    second = _kill_at(
+                        _resume_args(run_id),
+                        env,
+                        home,
+                        run_id,
+                        already + rng.randrange(0, max(1, total_events - already)),
+                        rng.uniform(0.0, 0.06),
+                    )
                     tally["kills"] += second is None
                 done = subprocess.run(
                     _resume_args(run_id), env=env, capture_output=True, text=True, timeout=120

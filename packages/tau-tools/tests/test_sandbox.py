@@ -196,3 +196,25 @@ def test_watchdog_kills_a_tree_over_the_limit_without_cgroups(
     assert result.process_limit == "exceeded"
     assert not result.timed_out and result.duration < 10
     assert "more than 8 processes" in result.stderr
+
+
+def test_cancelled_call_reaps_the_launcher(ws: Path, backend: str) -> None:
+    """A caller's timeout cancels the call: the tree dies and no process is left unreaped."""
+    import gc
+    import warnings
+
+    policy = attrs.evolve(policy_for(Authority.parse(["exec:sleep"]), ws), timeout=60.0)
+
+    async def cancel_midway() -> None:
+        task = asyncio.ensure_future(run_sandboxed(["sleep", "30"], policy))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(cancel_midway())
+        gc.collect()
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == [], [str(w.message) for w in leaks]

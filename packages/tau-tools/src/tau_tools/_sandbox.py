@@ -402,8 +402,16 @@ async def run_sandboxed(
             exceeded = watchdog is not None and watchdog in done
             if watchdog is not None:
                 watchdog.cancel()
-        finally:
+        except BaseException:
+            # Cancelled (the caller's timeout) or failed: kill the tree and still reap the
+            # launcher, so no process or transport outlives the call.
             _kill(proc.pid, cgroup)
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+            for task in readers:
+                task.cancel()
+            raise
+        _kill(proc.pid, cgroup)
         code = await proc.wait()
         _, pending = await asyncio.wait(readers, timeout=2.0)
         for task in pending:
