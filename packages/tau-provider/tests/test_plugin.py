@@ -51,3 +51,19 @@ def test_importing_the_package_does_not_import_httpx() -> None:
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_registered_providers_resolve_and_named_endpoints_come_from_config(tau_home):
+    """Every lazy factory names a real callable; a config table adds a named endpoint."""
+    from tau_core.testing import fresh_plugin_manager
+
+    (tau_home / "config.toml").write_text(
+        '[providers.local-ollama]\nkind = "openai-compatible"\n'
+        'base_url = "http://127.0.0.1:11434/v1"\n'
+    )
+    pm = fresh_plugin_manager(_plugin)
+    providers = pm.registries["providers"]
+    assert {"openai", "anthropic", "gemini", "openrouter", "local-ollama"} <= set(providers.names())
+    for name in ("openai", "anthropic", "gemini", "openrouter", "local-ollama"):
+        assert callable(providers.load(name)), name
+    assert "127.0.0.1:11434" in providers.get("local-ollama").help
