@@ -19,6 +19,7 @@ and may be overridden per model under ``[providers.openai.models."MODEL"]``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import json
@@ -424,7 +425,7 @@ def _ssl_context() -> ssl.SSLContext:
 # -- the shared call path --------------------------------------------------------------------------
 
 
-class OpenAIStyleProvider:
+class OpenAIStyleProvider(abc.ABC):
     """The call path of every OpenAI-shaped provider; subclasses map bodies and events.
 
     Args:
@@ -478,21 +479,21 @@ class OpenAIStyleProvider:
             max_total_seconds=self.endpoint.max_retry_seconds,
         )
 
-    # -- to implement -----------------------------------------------------------------------------
+    # -- what each API maps differently --------------------------------------------------------
 
+    @abc.abstractmethod
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body for *request* (with ``"stream": true``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def parse_stream(
         self, events: AsyncIterator[SSEEvent], attempt: Attempt
     ) -> ModelResponse:
         """Assemble a response from the event stream."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def parse_json(self, data: dict[str, Any]) -> ModelResponse:
         """Read a whole (non-streamed) response."""
-        raise NotImplementedError
 
     # -- the contract ------------------------------------------------------------------------------
 
