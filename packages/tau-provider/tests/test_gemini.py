@@ -221,7 +221,9 @@ def test_streamed_thoughts_text_and_function_calls_get_deterministic_ids() -> No
     assert deltas == ["I'll write ", "greeting.txt."]  # thoughts are not answer text
     assert response.stop_reason == "tool_use"
     assert response.usage.input_tokens == 61 and response.usage.output_tokens == 40 + 30
-    assert response.usage.cost is None
+    assert response.usage.cost == pytest.approx(
+        (61 * 0.30 + 70 * 2.50) / 1e6
+    )  # from the price table
     assert response.model == "gemini-2.5-flash" and response.provider == "gemini"
     [sent] = server.requests
     assert sent["path"] == STREAM_PATH

@@ -287,7 +287,9 @@ def test_parallel_tool_calls_are_assembled_from_argument_deltas_by_index(server)
     assert response.stop_reason == "tool_calls"
     assert response.provider == "openai" and response.model == "gpt-4.1-2025-04-14"
     assert response.usage.input_tokens == 120 and response.usage.output_tokens == 40
-    assert response.usage.cost is None, "no price configured: the cost is unknown, not free"
+    assert response.usage.cost == pytest.approx(
+        (56 * 2.0 + 64 * 0.5 + 40 * 8.0) / 1e6
+    )  # table price
     assert p.last_usage["completion_tokens_details"]["reasoning_tokens"] == 16
     body = server.bodies[0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -309,7 +311,7 @@ def test_text_deltas_reach_on_delta_and_cost_follows_the_configured_price(server
     assert response.usage.cost == pytest.approx((1000 * 2.0 + 500 * 8.0) / 1e6)
     worst = p.worst_case_cost(request(max_tokens=1000))
     assert worst is not None and worst >= 1000 * 8.0 / 1e6
-    assert provider(server).worst_case_cost(request()) is None
+    assert provider(server, model="my-finetune").worst_case_cost(request()) is None  # unknown
 
 
 def test_a_plain_json_answer_is_read_too(server):

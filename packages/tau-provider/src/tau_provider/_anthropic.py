@@ -24,7 +24,8 @@ last tool carry ``cache_control: {"type": "ephemeral"}``; the cache counters com
 Options (keyword arguments, or ``[providers.anthropic]`` in config): ``api_key``,
 ``base_url``, ``credential``, ``max_tokens``, ``cache_system``, ``thinking`` (a budget in
 tokens, or the API's ``{"type": "enabled", "budget_tokens": N}``), ``timeout``,
-``max_attempts``, ``stream``.
+``max_attempts``, ``stream``, ``price`` (USD per million tokens, ``{input, output,
+cached_input, cache_write}``, or such a table per model; default: the packaged price table).
 
 The HTTP call path shared with the Gemini provider (credentials, base URL, one retry budget,
 the route's circuit breaker, the provider's rate limiter, error translation) lives here too,
@@ -64,6 +65,7 @@ from ._errors import (
     check_content_type,
     translate_exception,
 )
+from ._prices import Price, price_for, worst_case
 from ._ratelimit import rate_limits
 from ._retry import Attempt, RetryBudget, with_retries
 from ._sse import SSEEvent, aiter_sse
@@ -147,6 +149,25 @@ class HTTPProvider:
         self.retry_budget = retry_budget or (lambda: RetryBudget(max_attempts=max_attempts))
         self.on_delta: Callable[[str], object] | None = None
         self._api_key: str | None = None
+        price_for(self.name, model, options.get("price"))  # a malformed price fails here
+
+    def price(self, model: str | None = None) -> Price | None:
+        """The price of *model* (default: this provider's): config, then the packaged table.
+
+        None when neither knows it: the cost is then unknown, never zero.
+        """
+        return price_for(self.name, model or self.model, self.options.get("price"))
+
+    def max_output_tokens(self, request: ModelRequest) -> int:
+        """The most output tokens *request* can produce."""
+        return request.max_tokens or 0
+
+    def worst_case_cost(self, request: ModelRequest) -> float | None:
+        """The most *request* can cost, or None when the model's price is unknown."""
+        price = self.price(request.model or None)
+        if price is None:
+            return None
+        return worst_case(price, estimate_tokens(request.messages), self.max_output_tokens(request))
 
     @property
     def route(self) -> str:
@@ -303,7 +324,7 @@ class AnthropicProvider(HTTPProvider):
         options: ``api_key``, ``base_url`` (default ``ANTHROPIC_BASE_URL``, then
             ``https://api.anthropic.com``), ``credential`` (default ``"anthropic"``),
             ``max_tokens`` (default 4096, used when the request sets none), ``cache_system``,
-            ``thinking``, ``timeout``, ``max_attempts``, ``stream`` (default true).
+            ``thinking``, ``timeout``, ``max_attempts``, ``stream`` (default true), ``price``.
         **kwargs: As for :class:`HTTPProvider`.
 
     Attributes:
@@ -407,7 +428,7 @@ class AnthropicProvider(HTTPProvider):
             tokens=tokens,
             expected=("text/event-stream",) if self.stream else ("application/json",),
         )
-        return self._response(message)
+        return self._response(message, request.model or self.model)
 
     async def _assemble(self, response: httpx.Response, attempt: Attempt) -> dict[str, Any]:
         """Rebuild the API's message object from its stream of events."""
@@ -474,7 +495,11 @@ class AnthropicProvider(HTTPProvider):
         elif kind == "signature_delta":
             block["signature"] = block.get("signature", "") + delta["signature"]
 
-    def _response(self, message: dict[str, Any]) -> ModelResponse:
+    def max_output_tokens(self, request: ModelRequest) -> int:
+        """The ``max_tokens`` sent: the request's, else the ``max_tokens`` option."""
+        return request.max_tokens or self.max_tokens
+
+    def _response(self, message: dict[str, Any], requested: str | None = None) -> ModelResponse:
         parts: list[Part] = []
         for block in message.get("content", []):
             kind = block.get("type")
@@ -490,14 +515,16 @@ class AnthropicProvider(HTTPProvider):
                 )
         usage = message.get("usage") or {}
         self.last_usage = dict(usage)
-        prompt = sum(
-            int(usage.get(k) or 0)
-            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
+        written = int(usage.get("cache_creation_input_tokens") or 0)
+        read = int(usage.get("cache_read_input_tokens") or 0)
+        prompt = int(usage.get("input_tokens") or 0) + written + read
+        output = int(usage.get("output_tokens") or 0)
+        price = self.price(requested)
+        cost = None if price is None else price.cost(prompt, output, read, written)
         stop = str(message.get("stop_reason") or "stop")
         return ModelResponse(
             message=Message("assistant", tuple(parts)),
-            usage=Usage(prompt, int(usage.get("output_tokens") or 0), cost=None, requests=1),
+            usage=Usage(prompt, output, cost=cost, requests=1),
             stop_reason=_STOP_REASONS.get(stop, stop),
             model=str(message.get("model") or self.model),
             provider=self.name,

@@ -66,6 +66,9 @@ from ._retry import Attempt
 
 __all__ = ["GeminiProvider", "gemini_factory"]
 
+DEFAULT_MAX_OUTPUT = 65_536
+"""Gemini 2.5's output limit: the worst case of a request that sets no ``maxOutputTokens``."""
+
 _CALL_ID = re.compile(r"^call_(\d+)_\d+$")
 _STOP_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 _STATUS_CODES = {
@@ -90,7 +93,8 @@ class GeminiProvider(HTTPProvider):
             ``https://generativelanguage.googleapis.com``), ``credential`` (default
             ``"gemini"``; the key also comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``),
             ``max_tokens`` (sent as ``maxOutputTokens`` when the request sets none),
-            ``timeout``, ``max_attempts``, ``stream`` (default true).
+            ``timeout``, ``max_attempts``, ``stream`` (default true), ``price`` (USD per
+            million tokens, or a table of them per model; default: the packaged table).
         **kwargs: As for :class:`~tau_provider._anthropic.HTTPProvider`.
 
     Attributes:
@@ -110,6 +114,10 @@ class GeminiProvider(HTTPProvider):
         max_tokens = self.options.get("max_tokens")
         self.max_tokens = int(max_tokens) if max_tokens is not None else None
         self.last_usage: dict[str, Any] = {}
+
+    def max_output_tokens(self, request: ModelRequest) -> int:
+        """``maxOutputTokens`` as sent, else the models' output limit."""
+        return request.max_tokens or self.max_tokens or DEFAULT_MAX_OUTPUT
 
     def _find_key(self) -> str:
         if not self.options.get("api_key") and not os.environ.get(self.env_key):
@@ -196,7 +204,7 @@ class GeminiProvider(HTTPProvider):
             tokens=tokens,
             expected=("text/event-stream",) if self.stream else ("application/json",),
         )
-        return self._response(chunks, next_turn(request.messages))
+        return self._response(chunks, next_turn(request.messages), request.model or self.model)
 
     def _chunk(self, data: Any) -> dict[str, Any]:
         if isinstance(data, list) and len(data) == 1:
@@ -217,7 +225,9 @@ class GeminiProvider(HTTPProvider):
             )
         return data
 
-    def _response(self, chunks: list[dict[str, Any]], turn: int) -> ModelResponse:
+    def _response(
+        self, chunks: list[dict[str, Any]], turn: int, requested: str | None = None
+    ) -> ModelResponse:
         parts: list[Part] = []
         finish = ""
         usage: dict[str, Any] = {}
@@ -249,10 +259,13 @@ class GeminiProvider(HTTPProvider):
         output = int(usage.get("candidatesTokenCount") or 0) + int(
             usage.get("thoughtsTokenCount") or 0
         )
+        price = self.price(requested)
+        cached = int(usage.get("cachedContentTokenCount") or 0)
+        cost = None if price is None else price.cost(prompt, output, cached)
         stop = "tool_use" if calls else _STOP_REASONS.get(finish, finish.lower() or "stop")
         return ModelResponse(
             message=Message("assistant", tuple(p for p in parts if _keep(p))),
-            usage=Usage(prompt, output, cost=None, requests=1),
+            usage=Usage(prompt, output, cost=cost, requests=1),
             stop_reason=stop,
             model=model,
             provider=self.name,

@@ -63,6 +63,7 @@ from ._errors import (
     check_content_type,
     translate_exception,
 )
+from ._prices import Price, parse_price, price_for, worst_case
 from ._ratelimit import rate_limits
 from ._retry import Attempt, RetryBudget, with_retries
 from ._sse import SSEEvent, aiter_sse
@@ -103,33 +104,6 @@ DEFAULT_WORST_CASE_OUTPUT = 32_768
 
 
 @frozen
-class Price:
-    """A model's price in US dollars per million tokens.
-
-    Attributes:
-        input: Per million prompt tokens.
-        output: Per million completion tokens (reasoning tokens included).
-        cached_input: Per million prompt tokens served from cache; ``input`` when None.
-
-    .. versionadded:: 0.1
-    """
-
-    input: float
-    output: float
-    cached_input: float | None = None
-
-    def cost(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
-        """The cost of one call."""
-        cached = min(max(cached_tokens, 0), input_tokens)
-        cached_rate = self.input if self.cached_input is None else self.cached_input
-        return (
-            (input_tokens - cached) * self.input
-            + cached * cached_rate
-            + output_tokens * self.output
-        ) / 1e6
-
-
-@frozen
 class Endpoint:
     """Where and how an OpenAI-shaped provider sends its requests.
 
@@ -144,7 +118,8 @@ class Endpoint:
         read_timeout: Seconds to wait for the first byte and between stream chunks.
         max_attempts: Attempts per call, the first included.
         max_retry_seconds: Wall time after which no retry starts.
-        price: The price, or None when unknown (cost is then reported as unknown).
+        price: The configured price, or None (then the provider reports the cost, or the
+            price table knows the model, or the cost is unknown).
         max_tokens_field: The body field for the output limit (``max_completion_tokens``
             for OpenAI, ``max_tokens`` for most compatible servers).
         stream_usage: Send ``stream_options.include_usage`` (Chat Completions).
@@ -253,19 +228,7 @@ def _number(options: Mapping[str, Any], key: str, default: float, name: str) -> 
 
 def _price(options: Mapping[str, Any], name: str) -> Price | None:
     raw = options.get("price")
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or "input" not in raw or "output" not in raw:
-        raise ConfigError(
-            "must be a table {input = USD per million tokens, output = …, cached_input = …}",
-            key=f"providers.{name}.price",
-        )
-    cached = raw.get("cached_input")
-    return Price(
-        _number(raw, "input", 0, name),
-        _number(raw, "output", 0, name),
-        None if cached is None else _number(raw, "cached_input", 0, name),
-    )
+    return None if raw is None else parse_price(raw, f"providers.{name}.price")
 
 
 def build_endpoint(
@@ -499,13 +462,18 @@ class OpenAIStyleProvider(abc.ABC):
 
     def worst_case_cost(self, request: ModelRequest) -> float | None:
         """The most this request can cost, or None when the price is unknown."""
-        price = self.endpoint.price
+        price = self.endpoint.price or self.table_price
         if price is None:
             return None
         tools = sum(len(json.dumps(t.parameters)) + len(t.description) for t in request.tools)
         prompt = estimate_tokens(request.messages) + tools // 4
         output = request.max_tokens or DEFAULT_WORST_CASE_OUTPUT
-        return price.cost(prompt, output)
+        return worst_case(price, prompt, output)
+
+    @functools.cached_property
+    def table_price(self) -> Price | None:
+        """The model's list price from the packaged table, or None (read on first use)."""
+        return price_for(self.name, self.model, None)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """Send *request* and return the assembled response.
@@ -593,13 +561,15 @@ class OpenAIStyleProvider(abc.ABC):
         self, input_tokens: int, output_tokens: int, cached: int, raw: Mapping[str, Any] | None
     ) -> Usage:
         """Build :class:`Usage`; cost from the configured price, else a cost the provider
-        reported (OpenRouter), else unknown."""
+        reported (OpenRouter), else the price table, else unknown."""
         self.last_usage = dict(raw or {})
         cost: float | None = None
         if self.endpoint.price is not None and raw is not None:
             cost = self.endpoint.price.cost(input_tokens, output_tokens, cached)
         elif raw is not None and isinstance(raw.get("cost"), int | float):
             cost = float(raw["cost"])
+        elif raw is not None and self.table_price is not None:
+            cost = self.table_price.cost(input_tokens, output_tokens, cached)
         return Usage(input_tokens, output_tokens, cost, requests=1)
 
     def cut(self, what: str) -> StreamCutError:
@@ -835,8 +805,9 @@ def openai_factory(model: str, config: Any = None) -> OpenAIStyleProvider:
     Options (``[providers.openai]``, overridable per model under ``models."MODEL"``):
     ``api = "chat" | "responses"`` (default ``chat``, ``responses`` for models only it serves),
     ``api_key``, ``base_url``, ``organization``, ``project``, ``price = {input, output,
-    cached_input}`` (USD per million tokens), ``read_timeout``, ``connect_timeout``,
-    ``max_attempts``, ``max_retry_seconds``, ``extra_body``, ``headers``, ``strict``
+    cached_input}`` (USD per million tokens; default: the packaged price table),
+    ``read_timeout``, ``connect_timeout``, ``max_attempts``, ``max_retry_seconds``,
+    ``extra_body``, ``headers``, ``strict``
     (Responses tools).
 
     Raises:
