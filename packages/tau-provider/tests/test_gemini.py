@@ -9,12 +9,12 @@ documented v1beta wire format.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
-import threading
-import time
+import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -54,79 +54,31 @@ STREAM_PATH = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 # -- a loopback server (the same as test_anthropic's) -------------------------------------------
 
 
-class Reply:
-    """One scripted HTTP answer."""
-
-    def __init__(
-        self,
-        body: bytes | list[bytes] = TEXT_STREAM,
-        *,
-        status: int = 200,
-        content_type: str = "text/event-stream",
-        headers: dict[str, str] | None = None,
-        delay: float = 0.0,
-    ) -> None:
-        self.chunks = body if isinstance(body, list) else [body]
-        self.status = status
-        self.content_type = content_type
-        self.headers = headers or {}
-        self.delay = delay
+def _load_server() -> ModuleType:
+    name = "tau_provider_tests_scripted_server"
+    if name not in sys.modules:
+        path = Path(__file__).parent / "fixtures" / "scripted_server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
-class Loopback:
-    """A threaded HTTP/1.0 server on 127.0.0.1 that plays *replies* in order (the last repeats)."""
+_server = _load_server()
 
-    def __init__(self, *replies: Reply) -> None:
-        self.replies = list(replies) or [Reply()]
-        self.requests: list[dict[str, Any]] = []
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                raw = self.rfile.read(length)
-                index = len(owner.requests)
-                owner.requests.append(
-                    {
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                        "body": json.loads(raw) if raw else None,
-                    }
-                )
-                reply = owner.replies[min(index, len(owner.replies) - 1)]
-                if reply.delay:
-                    time.sleep(reply.delay)
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("content-type", reply.content_type)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    for chunk in reply.chunks:
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
+def Reply(body: bytes | list[bytes] = TEXT_STREAM, **kwargs: Any) -> Any:
+    """A scripted answer whose body defaults to this provider's text stream."""
+    return _server.Reply(body, **kwargs)
 
-            def log_message(self, *args: Any) -> None:
-                pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+class Loopback(_server.Loopback):  # type: ignore[misc, name-defined]
+    """The shared loopback server, answering this provider's text stream by default."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> Loopback:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def __init__(self, *replies: Any) -> None:
+        super().__init__(*replies, default=Reply())
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -599,17 +599,26 @@ def to_anthropic_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]
     return out
 
 
+P = TypeVar("P", bound="HTTPProvider")
+
+
+def build_provider(cls: type[P], name: str, model: str, config: Any, options: dict[str, Any]) -> P:
+    """Build provider class *cls* for *model* from ``[providers.NAME]`` and call *options*
+    (``transport`` and ``retry_budget`` are test seams, not settings)."""
+    transport = options.pop("transport", None)
+    retry_budget = options.pop("retry_budget", None)
+    return cls(
+        model,
+        options=options_from(name, config, options),
+        config=config,
+        transport=transport,
+        retry_budget=retry_budget,
+    )
+
+
 def anthropic_factory(model: str, config: Any = None, **options: Any) -> AnthropicProvider:
     """Build the ``anthropic`` provider for *model* from ``[providers.anthropic]`` and *options*.
 
     .. versionadded:: 0.1
     """
-    transport = options.pop("transport", None)
-    retry_budget = options.pop("retry_budget", None)
-    return AnthropicProvider(
-        model,
-        options=options_from("anthropic", config, options),
-        config=config,
-        transport=transport,
-        retry_budget=retry_budget,
-    )
+    return build_provider(AnthropicProvider, "anthropic", model, config, options)

@@ -57,7 +57,7 @@ from tau_core.errors import ProviderHTTPError
 from ._anthropic import (
     HTTPProvider,
     ProviderProtocolError,
-    options_from,
+    build_provider,
     result_text,
     tool_arguments,
 )
@@ -373,12 +373,4 @@ def gemini_factory(model: str, config: Any = None, **options: Any) -> GeminiProv
 
     .. versionadded:: 0.1
     """
-    transport = options.pop("transport", None)
-    retry_budget = options.pop("retry_budget", None)
-    return GeminiProvider(
-        model,
-        options=options_from("gemini", config, options),
-        config=config,
-        transport=transport,
-        retry_budget=retry_budget,
-    )
+    return build_provider(GeminiProvider, "gemini", model, config, options)
