@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Journal": "_journal",
     "Message": "_messages",
     "ModelCallContext": "_hookcontext",
+    "ModelStream": "_hookcontext",
     "ModelRequest": "_messages",
     "ModelResponse": "_messages",
     "Outcome": "_outcome",
@@ -83,6 +84,7 @@ __all__ = [
     "ModelCallContext",
     "ModelRequest",
     "ModelResponse",
+    "ModelStream",
     "Outcome",
     "PluginManager",
     "PolicyDecision",
@@ -135,7 +137,7 @@ if TYPE_CHECKING:
     from ._contracts import Provider, Tool, Verifier, VerifyContext
     from ._credentials import Credential, CredentialStore
     from ._events import Event
-    from ._hookcontext import ModelCallContext, ToolCallContext
+    from ._hookcontext import ModelCallContext, ModelStream, ToolCallContext
     from ._journal import Journal
     from ._messages import (
         Message,

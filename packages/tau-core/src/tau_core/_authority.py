@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from attrs import evolve, field, frozen
 
@@ -32,6 +32,7 @@ __all__ = [
     "Capability",
     "Grant",
     "PolicyDecision",
+    "UnknownPricePolicy",
     "check_capabilities",
 ]
 
@@ -91,6 +92,34 @@ class Capability:
         return f"{self.kind}:{self.target}"
 
 
+UnknownPricePolicy = Literal["block", "cap"]
+_UNKNOWN_PRICE_POLICIES = ("block", "cap")
+
+
+def _check_unknown_price(instance: Budgets, attribute: Any, value: Any) -> None:
+    if value not in _UNKNOWN_PRICE_POLICIES:
+        raise UsageError(
+            f"unknown_price={value!r} is not a policy; use 'block' (refuse a call whose price "
+            "is unknown when max_cost is set) or 'cap' (allow such calls up to "
+            "unknown_price_max_tokens tokens)"
+        )
+
+
+def _check_unknown_price_max_tokens(instance: Budgets, attribute: Any, value: Any) -> None:
+    positive = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if value is not None and not positive:
+        raise UsageError(
+            f"unknown_price_max_tokens={value!r} is not a positive number of tokens; "
+            "give one (e.g. 50000), or leave it unset"
+        )
+    if instance.unknown_price == "cap" and value is None:
+        raise UsageError(
+            "unknown_price='cap' needs unknown_price_max_tokens, the most tokens the run may "
+            "spend on calls whose price is unknown (e.g. 50000); set it, or use "
+            "unknown_price='block'"
+        )
+
+
 @frozen
 class Budgets:
     """Limits for one run; ``None`` means no limit on that dimension.
@@ -98,11 +127,23 @@ class Budgets:
     Attributes:
         max_turns: Model calls.
         max_tokens: Input plus output tokens over the run (checked worst-case before each call).
-        max_cost: US dollars over the run (checked worst-case before each call).
+        max_cost: US dollars over the run (checked worst-case before each call, over every
+            model route that could answer it: the model and its fallbacks).
         max_wall_time: Seconds of active running (time the process was down does not count).
         max_tool_calls: Tool calls over the run.
         max_repairs: Times a red verifier result goes back to the model.
         max_output_tokens: ``max_tokens`` sent with each model call.
+        unknown_price: What a cost budget does with a call that a route with no known price
+            could answer: ``block`` (the default) ends the run ``blocked(unknown_price)``
+            before the call; ``cap`` allows it while the tokens of calls with no known price,
+            plus this call's worst case, stay within ``unknown_price_max_tokens`` (past that the
+            run is ``exhausted(unknown_price_tokens)``). Only matters when ``max_cost`` is set.
+        unknown_price_max_tokens: The token cap for calls whose price is unknown; required
+            by ``unknown_price="cap"``, ignored by ``block``.
+
+    Raises:
+        UsageError: ``unknown_price`` is not a policy, or ``cap`` comes without a positive
+            ``unknown_price_max_tokens``.
     """
 
     max_turns: int | None = 20
@@ -112,6 +153,10 @@ class Budgets:
     max_tool_calls: int | None = 200
     max_repairs: int = 3
     max_output_tokens: int = 4096
+    unknown_price: UnknownPricePolicy = field(default="block", validator=_check_unknown_price)
+    unknown_price_max_tokens: int | None = field(
+        default=None, validator=_check_unknown_price_max_tokens
+    )
 
 
 @frozen

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
-from attrs import evolve
-
 from ._authority import Authority, Budgets, Grant
 from ._cli import EXIT_CODES, print_json
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .hookspecs import hookimpl
 
 __all__ = ["add_parser"]
@@ -36,6 +35,14 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
         default=None,
         help="a model spec to fall back to on retryable failures (repeatable)",
     )
+    p.add_argument(
+        "--tool",
+        metavar="NAME",
+        action="append",
+        default=None,
+        help="offer only this tool to the model (repeatable; default: config run.tools, "
+        "else every registered tool)",
+    )
     p.add_argument("--verify", metavar="CMD", help="verify with the `command` verifier running CMD")
     p.add_argument("--verifier", metavar="NAME", help="verify with the registered verifier NAME")
     p.add_argument(
@@ -54,6 +61,18 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     p.add_argument("--workdir", metavar="DIR", default=".", help="working directory (default .)")
     p.add_argument("--max-turns", metavar="N", type=int, help="most model calls")
     p.add_argument(
+        "--max-cost",
+        metavar="USD",
+        type=float,
+        help="most US dollars the run may spend (checked worst-case before each model call)",
+    )
+    p.add_argument(
+        "--unknown-price",
+        metavar="POLICY",
+        help="with a cost budget, a model whose price is unknown: `block` the run (default), "
+        "or `cap:TOKENS` to allow such calls up to TOKENS tokens in all",
+    )
+    p.add_argument(
         "--unverified",
         action="store_true",
         help="run without a verifier on purpose (the outcome is then `unverified`)",
@@ -67,16 +86,59 @@ def add_parser(sub: Any, name: str, help_text: str) -> None:
     p.set_defaults(handler=run_command)
 
 
-def build_authority(args: argparse.Namespace, config: Any) -> Authority:
-    preset = args.preset or config.get("run.preset")
-    grants = [Grant.parse(g) for g in args.allow]
-    budget_cfg = {k: v for k, v in (config.get("budgets", {}) or {}).items()}
-    budgets = Budgets(**budget_cfg) if budget_cfg else Budgets()
+def _unknown_price(text: str) -> dict[str, Any]:
+    """``--unknown-price block`` or ``cap:TOKENS`` as Budgets fields."""
+    policy, sep, tokens = text.partition(":")
+    if policy == "block" and not sep:
+        return {"unknown_price": "block"}
+    if policy == "cap" and tokens.isdigit() and int(tokens) > 0:
+        return {"unknown_price": "cap", "unknown_price_max_tokens": int(tokens)}
+    raise UsageError(
+        f"--unknown-price {text}: use `block`, or `cap:TOKENS` with a positive number of "
+        "tokens (e.g. cap:50000)"
+    )
+
+
+def build_budgets(args: argparse.Namespace, config: Any) -> Budgets:
+    """The run's budgets: ``[budgets]`` from config, then ``run.max_turns``, then the flags.
+
+    Raises:
+        UsageError: A flag's value is bad.
+        ConfigError: The config's budgets do not fit together (``unknown_price = "cap"``
+            without ``unknown_price_max_tokens``).
+    """
+    values = dict(config.get("budgets", {}) or {})
     max_turns = args.max_turns if args.max_turns is not None else config.get("run.max_turns")
     if max_turns is not None:
         if max_turns < 1:
             raise UsageError(f"--max-turns {max_turns}: it must be at least 1")
-        budgets = evolve(budgets, max_turns=max_turns)
+        values["max_turns"] = max_turns
+    if args.max_cost is not None:
+        if not (math.isfinite(args.max_cost) and args.max_cost > 0):
+            raise UsageError(
+                f"--max-cost {args.max_cost:g}: it must be a positive number of US dollars "
+                "(e.g. --max-cost 0.50)"
+            )
+        values["max_cost"] = args.max_cost
+    if args.unknown_price is not None:
+        values.update(_unknown_price(args.unknown_price))
+    if values.get("unknown_price") == "cap" and values.get("unknown_price_max_tokens") is None:
+        key = "budgets.unknown_price"
+        raise ConfigError(
+            "'cap' also needs budgets.unknown_price_max_tokens, the most tokens the run may "
+            "spend on calls whose price is unknown: set it (`tau config set "
+            "budgets.unknown_price_max_tokens 50000`), pass --unknown-price cap:TOKENS, "
+            "or use 'block'",
+            path=config.sources.get(key),
+            key=key,
+        )
+    return Budgets(**values)
+
+
+def build_authority(args: argparse.Namespace, config: Any) -> Authority:
+    preset = args.preset or config.get("run.preset")
+    grants = [Grant.parse(g) for g in args.allow]
+    budgets = build_budgets(args, config)
     approval = args.approval or config.get("run.approval", "deny")
     if preset:
         return Authority.from_preset(preset, *grants, budgets=budgets, approval=approval)
@@ -156,8 +218,10 @@ def make_agent(args: argparse.Namespace, manager: Any, config: Any, **kwargs: An
         verifier = args.verifier or config.get("run.verifier")
         options = config.get(f"verifiers.{verifier}", {}) or {}
     fallback = args.fallback if args.fallback is not None else config.get("run.fallback", [])
+    tools = getattr(args, "tool", None) or config.get("run.tools", None)
     return Agent(
         model,
+        tools=tools,
         fallback=fallback,
         authority=build_authority(args, config),
         verifier=verifier,

@@ -81,6 +81,7 @@ _SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "plugins.strict": (lambda v: isinstance(v, bool), "true or false"),
     "run.model": (lambda v: isinstance(v, str) and ":" in v, "a model spec 'provider:model'"),
     "run.fallback": (_is_str_list, "a list of model specs"),
+    "run.tools": (_is_str_list, "a list of tool names"),
     "run.preset": (
         _one_of("read-only", "workspace-write", "full"),
         "one of read-only, workspace-write, full",
@@ -96,6 +97,11 @@ _SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
     "budgets.max_wall_time": (_pos_num, "a positive number of seconds"),
     "budgets.max_tool_calls": (_pos_int, "a positive integer"),
     "budgets.max_repairs": (lambda v: isinstance(v, int) and v >= 0, "a non-negative integer"),
+    "budgets.unknown_price": (
+        _one_of("block", "cap"),
+        "block or cap (cap also needs budgets.unknown_price_max_tokens)",
+    ),
+    "budgets.unknown_price_max_tokens": (_pos_int, "a positive integer (tokens)"),
     "journal.synchronous": (_one_of("normal", "full"), "normal or full"),
     "credentials.backend": (
         _one_of("auto", "keyring", "passphrase"),

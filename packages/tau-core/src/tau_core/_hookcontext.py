@@ -11,7 +11,7 @@ from attrs import define, field
 from ._authority import Authority
 from ._messages import ModelRequest, ToolCall, ToolSpec
 
-__all__ = ["ModelCallContext", "ToolCallContext"]
+__all__ = ["ModelCallContext", "ModelStream", "ToolCallContext"]
 
 
 @define
@@ -49,6 +49,45 @@ class ToolCallContext:
 
 
 @define
+class ModelStream:
+    """What a provider reports while one model call is under way.
+
+    A provider whose ``complete`` accepts a ``stream`` keyword gets one per call (core passes it
+    only to providers that accept it). It passes text deltas on as they arrive and reports what
+    happened on the way (retries, circuit-breaker changes); core shows the deltas to the
+    caller (``Agent(on_text=...)``) and records the events in the journal and the evidence.
+
+    Once a delta has reached the caller, core does not fall back to another route for this
+    call: the caller would see the answer twice.
+
+    Attributes:
+        route: The route (``provider:model``) this call goes to.
+        started: Whether any text has reached the caller.
+    """
+
+    route: str
+    _on_text: Callable[[str], None] | None = field(default=None, alias="on_text", repr=False)
+    _on_event: Callable[[str, dict[str, Any]], None] | None = field(
+        default=None, alias="on_event", repr=False
+    )
+    started: bool = False
+
+    def delta(self, text: str) -> None:
+        """Pass a text delta to the caller; from now on this call is not retried elsewhere."""
+        if not text:
+            return
+        self.started = True
+        if self._on_text is not None:
+            self._on_text(text)
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Report something that happened during the call, e.g. ``event("retry", attempt=1,
+        delay=0.5, error="...")``; *data* must be JSON-serialisable. Core redacts it."""
+        if self._on_event is not None:
+            self._on_event(kind, data)
+
+
+@define
 class ModelCallContext:
     """One model call on its way to the provider.
 
@@ -57,11 +96,25 @@ class ModelCallContext:
         provider: The provider's registered name.
         model: The model spec (``provider:model``).
         run_id: The run.
-        client: The provider object.
+        client: The provider object, created on first access (a wrapper that answers the call
+            itself, such as a cassette in replay mode, never needs its credentials).
+        stream: Where the provider reports text deltas and events.
     """
 
     request: ModelRequest
     provider: str
     model: str
     run_id: str
-    client: Any = field(default=None, repr=False)
+    _client: Any = field(default=None, alias="client", repr=False)
+    client_factory: Callable[[], Any] | None = field(default=None, repr=False)
+    stream: ModelStream | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None and self.client_factory is not None:
+            self._client = self.client_factory()
+        return self._client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._client = value

@@ -28,7 +28,7 @@ from ._authority import PolicyDecision
 from ._compaction import compact, estimate_tokens
 from ._contracts import VerifyContext, protected_paths
 from ._events import Event
-from ._hookcontext import ModelCallContext
+from ._hookcontext import ModelCallContext, ModelStream
 from ._messages import Message, ModelRequest, ModelResponse, Part, ToolCall, Usage
 from ._outcome import (
     Evidence,
@@ -48,6 +48,7 @@ from ._runstate import (
     recorded_outcome,
 )
 from ._serialization import dumps, from_dict, outcome_to_dict, to_dict
+from ._spend import Spend, as_price, check_cost_budget, price_record
 from ._toolphase import ToolPhase
 from ._worktree import diff_snapshots, snapshot
 from .errors import (
@@ -70,6 +71,7 @@ class Loop(ToolPhase):
         self.recorded: dict[str, Event] = {}
         self.messages: list[Message] = []
         self.usage = Usage()
+        self.spend = Spend()  # the known part of the cost, and the tokens with no known price
         self.turns = 0
         self.tool_calls_made = 0
         self.repairs = 0
@@ -84,6 +86,8 @@ class Loop(ToolPhase):
         self._segment_start = time.monotonic()
         self._previous_active = 0.0
         self._protected: list[Path] = []
+        self._segment = 0
+        self._provider_events = 0
 
     # -- journal plumbing -------------------------------------------------------------------------
 
@@ -213,6 +217,7 @@ class Loop(ToolPhase):
         s = self.s
         if s.mode == "live":
             n = sum(1 for e in self.recorded.values() if e.kind == "segment")
+            self._segment = n
             self.record("segment", f"segment:{n}", {"n": n, "resumed": n > 0})
         for event in sorted(self.recorded.values(), key=lambda e: e.seq):
             if event.kind == "segment" and event.data["resumed"]:
@@ -264,6 +269,16 @@ class Loop(ToolPhase):
             for f in data.get("fallbacks", []):
                 self.notes.append({"kind": "fallback", "turn": turn, **f})
             self.usage += response.usage
+            price = self.recorded.get(f"price:{turn}")
+            note = self.spend.add(
+                response.usage,
+                turn=turn,
+                route=str(data.get("route", "")),
+                worst_tokens=estimate_tokens(request.messages) + b.max_output_tokens,
+                explain=price is not None and "routes" in price.data,
+            )
+            if note is not None:
+                self.notes.append(note)
             self.turns += 1
             self.messages.append(response.message)
             calls = response.message.tool_calls
@@ -323,31 +338,34 @@ class Loop(ToolPhase):
                     f"the next model call could bring the run to {worst} tokens, over its "
                     f"{b.max_tokens}",
                 )
-        if b.max_cost is not None:
+        if b.max_cost is None:
+            return
 
-            async def price() -> dict[str, Any]:
-                route = self.s.routes[0]
-                client = self._client(route)
+        async def price() -> dict[str, Any]:
+            # Fallback happens inside one model call, so any route may be the one that answers
+            # (and bills): price them all; one with an unknown price brings in the policy.
+            routes: list[dict[str, Any]] = []
+            for route in self.s.routes:
+                try:
+                    client = self._client(route)
+                except Exception as exc:  # it cannot answer; the call reports why if reached
+                    routes.append({"route": route.spec, "unavailable": type(exc).__name__})
+                    continue
                 fn = getattr(client, "worst_case_cost", None)
-                cost = fn(request) if fn is not None else None
-                return {"worst_case_cost": cost}
+                cost = fn(evolve(request, model=route.model)) if fn is not None else None
+                routes.append({"route": route.spec, "worst_case_cost": as_price(cost)})
+            return price_record(routes)
 
-            data = await self.activity(f"price:{turn}", "price", price)
-            worst_cost = data["worst_case_cost"]
-            if worst_cost is None or self.usage.cost is None:
-                raise Stop(
-                    "blocked",
-                    "unknown_price",
-                    f"a cost budget of ${b.max_cost:g} is set but the price of "
-                    f"{self.s.routes[0].spec} is unknown",
-                )
-            if self.usage.cost + worst_cost > b.max_cost:
-                raise Stop(
-                    "exhausted",
-                    "cost",
-                    f"the next model call could bring the cost to "
-                    f"${self.usage.cost + worst_cost:.4f}, over ${b.max_cost:g}",
-                )
+        data = await self.activity(f"price:{turn}", "price", price)
+        stop = check_cost_budget(
+            b,
+            self.spend,
+            data,
+            primary=self.s.routes[0].spec,
+            prompt_tokens=estimate_tokens(request.messages),
+        )
+        if stop is not None:
+            raise stop
 
     # -- model ------------------------------------------------------------------------------------
 
@@ -359,16 +377,22 @@ class Loop(ToolPhase):
     async def _call_model(self, request: ModelRequest) -> dict[str, Any]:
         failures: list[dict[str, Any]] = []
         reason = "provider_unavailable"
+        turn = request.metadata.get("turn", self.turns)
         for route in self.s.routes:
             started = time.perf_counter()
+            stream = ModelStream(
+                route.spec,
+                on_text=self.s.on_text,
+                on_event=functools.partial(self._provider_event, route.spec, turn),
+            )
             try:
-                client = self._client(route)
                 context = ModelCallContext(
                     request=evolve(request, model=route.model),
                     provider=route.provider,
                     model=route.spec,
                     run_id=self.s.run_id,
-                    client=client,
+                    client_factory=functools.partial(self._client, route),
+                    stream=stream,
                 )
                 awaitable = self.s.manager.hook.tau_model_request(context=context)
                 response = await awaitable
@@ -388,12 +412,18 @@ class Loop(ToolPhase):
                 failures.append({"route": route.spec, "error": self.s.redactor.text(str(exc))})
                 continue
             except ProviderError as exc:
-                failures.append({"route": route.spec, "error": self.s.redactor.text(str(exc))})
+                error = self.s.redactor.text(str(exc))
+                failures.append({"route": route.spec, "error": error})
                 if not exc.retryable:
+                    raise Stop("failed", type(exc).__name__, f"{route.spec}: {error}") from None
+                if stream.started or getattr(exc, "output_started", False):
+                    # The caller already saw part of this answer; another route would repeat it.
                     raise Stop(
-                        "failed",
-                        type(exc).__name__,
-                        f"{route.spec}: {self.s.redactor.text(str(exc))}",
+                        "blocked",
+                        "provider_unavailable",
+                        f"{route.spec} failed after part of its answer had been streamed "
+                        f"({error}); not falling back, so the streamed text is not duplicated "
+                        f"(resume the run to ask again)",
                     ) from None
                 continue
             except PluginError as exc:
@@ -411,6 +441,17 @@ class Loop(ToolPhase):
             }
         detail = "; ".join(f"{f['route']}: {f['error']}" for f in failures)
         raise Stop("blocked", reason, f"no model route could answer ({detail})")
+
+    def _provider_event(self, route: str, turn: Any, kind: str, data: dict[str, Any]) -> None:
+        """Journal what a provider reported during a call (retries, breaker changes, …)."""
+        n = self._provider_events
+        self._provider_events += 1
+        try:
+            payload = json_copy(self.s.redactor.obj({"route": route, "turn": turn, **data}))
+        except (TypeError, ValueError) as exc:
+            payload = {"route": route, "turn": turn, "unrecordable": str(exc)}
+        payload["event"] = str(kind)
+        self.record("provider_event", f"provider:{self._segment}:{n}", payload)
 
     # -- verification -----------------------------------------------------------------------------
 
@@ -530,7 +571,14 @@ class Loop(ToolPhase):
                 ),
             ],
             in_doubt=self.in_doubt,
-            events=self.notes,
+            events=[
+                *self.notes,
+                *(
+                    {"kind": "provider", **e.data}
+                    for e in sorted(self.recorded.values(), key=lambda e: e.seq)
+                    if e.kind == "provider_event" and e.seq < outcome_seq
+                ),
+            ],
         )
         outcome = Outcome(stop.status, stop.reason, stop.summary, evidence)  # type: ignore[arg-type]
         data = outcome_to_dict(outcome)

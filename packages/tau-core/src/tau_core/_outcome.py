@@ -65,7 +65,10 @@ BLOCKED_REASONS: dict[str, str] = {
     "missing_verifier": "no verifier was given and the caller did not ask for an unverified run",
     "missing_credentials": "a provider or tool needs a credential that is not set",
     "provider_unavailable": "no model provider route could serve the run",
-    "unknown_price": "a cost budget is set but the model's price is unknown",
+    "unknown_price": (
+        "a cost budget is set but the price of a model that could answer is unknown "
+        "(with unknown_price='block')"
+    ),
     "unsafe_content": "a safety check blocked content",
     "plugin_error": "a plugin (verifier, provider, policy) failed; the run cannot be trusted",
     "in_doubt": "a non-idempotent side effect was interrupted; it may or may not have happened",
@@ -77,6 +80,9 @@ EXHAUSTED_BUDGETS: dict[str, str] = {
     "turns": "max_turns model calls were made",
     "tokens": "the next call could exceed max_tokens",
     "cost": "the next call could exceed max_cost",
+    "unknown_price_tokens": (
+        "the next call to a model with no known price could exceed unknown_price_max_tokens"
+    ),
     "wall_time": "max_wall_time seconds of running have passed",
     "tool_calls": "max_tool_calls tool calls were made",
     "repairs": "the verifier stayed red after max_repairs attempts",
@@ -190,7 +196,10 @@ class Evidence:
         run_id: The journal id of the run.
         task: The task as run.
         model: The model spec used (``provider:model``).
-        usage: Summed tokens and cost.
+        usage: Summed tokens and cost; ``usage.cost`` is ``None`` when a call's price was
+            unknown (never counted as 0). Under a cost budget an ``unknown_price`` event in
+            ``events`` then gives the known part (``priced_cost``) and the tokens of the
+            calls with no known price.
         turns: Model calls made.
         decisions: Every authority decision, in order.
         tool_calls: Every tool call with its decision and result.

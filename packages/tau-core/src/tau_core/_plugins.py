@@ -15,10 +15,13 @@ mode (``TAU_STRICT_PLUGINS=1`` or ``plugins.strict = true``) the first failure r
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import inspect
 import os
 import time
 import traceback
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +106,30 @@ class _Innermost:
 
     @hookspecs.hookimpl(trylast=True)
     def tau_model_request(self, context: Any) -> Any:
-        return context.client.complete(context.request)
+        complete = context.client.complete
+        if context.stream is not None and _accepts_stream(complete):
+            return complete(context.request, stream=context.stream)
+        return complete(context.request)
+
+
+def _accepts_stream(complete: Any) -> bool:
+    """Whether a provider's ``complete`` takes the ``stream`` keyword (a :class:`ModelStream`)."""
+    func = getattr(complete, "__func__", complete)
+    known = _STREAM_AWARE.get(func)
+    if known is None:
+        try:
+            params = inspect.signature(complete).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        known = "stream" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+        )
+        with contextlib.suppress(TypeError):
+            _STREAM_AWARE[func] = known
+    return known
+
+
+_STREAM_AWARE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _env_list(name: str) -> list[str] | None:

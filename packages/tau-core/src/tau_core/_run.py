@@ -63,6 +63,9 @@ class Agent:
         max_parallel_tools: Tool calls of one turn run at most this many at once.
         tool_timeout: Seconds before a tool call is cancelled, unless its spec says otherwise.
         context_tokens: Conversation size above which old turns are compacted.
+        on_text: Called with each text delta a streaming provider produces, as it arrives
+            (for printing an answer live). A call that fails after text reached it is not
+            retried on a fallback route, so nothing is shown twice.
 
     .. versionadded:: 0.1
     """
@@ -83,6 +86,7 @@ class Agent:
         max_parallel_tools: int = 4,
         tool_timeout: float = 120.0,
         context_tokens: int = 100_000,
+        on_text: Callable[[str], None] | None = None,
     ) -> None:
         if max_parallel_tools < 1:
             raise UsageError(f"max_parallel_tools={max_parallel_tools}; it must be at least 1")
@@ -99,6 +103,7 @@ class Agent:
         self.max_parallel_tools = max_parallel_tools
         self.tool_timeout = tool_timeout
         self.context_tokens = context_tokens
+        self.on_text = on_text
         self._cancel: asyncio.Event | None = None
         self._cancel_loop: asyncio.AbstractEventLoop | None = None
 
@@ -267,6 +272,7 @@ class Agent:
             cancel_event=self._cancel,
             load_problems=problems + tool_problems,
             verifier_error=verifier_error,
+            on_text=self.on_text,
         )
 
     # -- running ----------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ class RunSetup:
     cancel_event: asyncio.Event | None = None
     load_problems: list[PluginProblem] = field(factory=list)
     verifier_error: PluginProblem | None = None
+    on_text: Callable[[str], None] | None = None
 
 
 def json_copy(data: Any) -> Any:
