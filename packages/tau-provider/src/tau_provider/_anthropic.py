@@ -42,6 +42,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 
 from tau_core._compaction import estimate_tokens
+from tau_core._hookcontext import ModelStream
 from tau_core._messages import (
     JSON,
     Message,
@@ -58,6 +59,7 @@ from tau_core._messages import (
 from tau_core.errors import ConfigError, CredentialError, ProviderError, ProviderHTTPError
 
 from ._breaker import breakers
+from ._callstream import deliver, reporting
 from ._errors import (
     StreamCutError,
     atranslate_response,
@@ -214,6 +216,7 @@ class HTTPProvider:
         *,
         tokens: int,
         expected: tuple[str, ...],
+        stream: ModelStream | None = None,
     ) -> Any:
         """Send a request under the route's breaker, the rate limiter and one retry budget.
 
@@ -223,6 +226,7 @@ class HTTPProvider:
                 ``attempt.output_started()`` when it passes output on.
             tokens: The token estimate to reserve from the rate limiter.
             expected: Content types a successful response may have.
+            stream: tau-core's stream for this call (deltas, retries, breaker changes).
         """
         limiter = rate_limits().get(self.name)
         budget = self.retry_budget()
@@ -255,8 +259,8 @@ class HTTPProvider:
                 finally:
                     await response.aclose()
 
-        with breakers().get(self.route).guard():
-            return await with_retries(attempt, budget)
+        with reporting(self.route, stream) as on_retry, breakers().get(self.route).guard():
+            return await with_retries(attempt, budget, on_retry=on_retry)
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[SSEEvent]:
         async for event in aiter_sse(response.aiter_bytes(), provider=self.name):
@@ -276,9 +280,7 @@ class HTTPProvider:
             ) from None
 
     def _delta(self, text: str, attempt: Attempt) -> None:
-        if text and self.on_delta is not None:
-            attempt.output_started()
-            self.on_delta(text)
+        deliver(text, attempt, self.on_delta)
 
 
 def options_from(name: str, config: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,7 +390,9 @@ class AnthropicProvider(HTTPProvider):
             body["stream"] = True
         return body
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(
+        self, request: ModelRequest, *, stream: ModelStream | None = None
+    ) -> ModelResponse:
         """Send *request*, stream the answer, and return it whole.
 
         Raises:
@@ -427,6 +431,7 @@ class AnthropicProvider(HTTPProvider):
             read,
             tokens=tokens,
             expected=("text/event-stream",) if self.stream else ("application/json",),
+            stream=stream,
         )
         return self._response(message, request.model or self.model)
 
@@ -604,16 +609,24 @@ P = TypeVar("P", bound="HTTPProvider")
 
 def build_provider(cls: type[P], name: str, model: str, config: Any, options: dict[str, Any]) -> P:
     """Build provider class *cls* for *model* from ``[providers.NAME]`` and call *options*
-    (``transport`` and ``retry_budget`` are test seams, not settings)."""
+    (``transport`` and ``retry_budget`` are test seams, not settings). Rate-limit options
+    configure the provider's shared limiter once the provider is built."""
+    from ._ratelimit import RATE_LIMIT_KEYS, rate_limit_settings
+
     transport = options.pop("transport", None)
     retry_budget = options.pop("retry_budget", None)
-    return cls(
+    merged = options_from(name, config, options)
+    limits = rate_limit_settings(name, merged)
+    provider = cls(
         model,
-        options=options_from(name, config, options),
+        options={k: v for k, v in merged.items() if k not in RATE_LIMIT_KEYS},
         config=config,
         transport=transport,
         retry_budget=retry_budget,
     )
+    if limits is not None:  # only once the provider was built: a bad config changes nothing
+        limits.apply(name)
+    return provider
 
 
 def anthropic_factory(model: str, config: Any = None, **options: Any) -> AnthropicProvider:

@@ -39,6 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from tau_core._compaction import estimate_tokens
+from tau_core._hookcontext import ModelStream
 from tau_core._messages import (
     JSON,
     Message,
@@ -159,7 +160,9 @@ class GeminiProvider(HTTPProvider):
             body["generationConfig"] = generation
         return body
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(
+        self, request: ModelRequest, *, stream: ModelStream | None = None
+    ) -> ModelResponse:
         """Send *request*, stream the answer, and return it whole.
 
         Raises:
@@ -203,6 +206,7 @@ class GeminiProvider(HTTPProvider):
             read,
             tokens=tokens,
             expected=("text/event-stream",) if self.stream else ("application/json",),
+            stream=stream,
         )
         return self._response(chunks, next_turn(request.messages), request.model or self.model)
 

@@ -32,6 +32,7 @@ import httpx
 from attrs import field, frozen
 
 from tau_core._compaction import estimate_tokens
+from tau_core._hookcontext import ModelStream
 from tau_core._messages import (
     JSON,
     Message,
@@ -56,6 +57,7 @@ from tau_core.errors import (
 )
 
 from ._breaker import breakers
+from ._callstream import deliver, reporting
 from ._errors import (
     StreamCutError,
     atranslate_response,
@@ -247,10 +249,18 @@ def build_endpoint(
 ) -> Endpoint:
     """Build an :class:`Endpoint` from provider options (already merged per model).
 
+    Rate-limit options (``requests_per_minute``, ``tokens_per_minute``, their ``_burst``
+    sizes and ``rate_limit_max_wait``) configure the provider's shared limiter in
+    :func:`~tau_provider._ratelimit.rate_limits` once the endpoint is built.
+
     Raises:
         ConfigError: An option has the wrong type, or no base URL is known.
         CredentialError: A key is required and none was found.
     """
+    from ._ratelimit import rate_limit_settings
+
+    models = provider_options(config, name).get("models")
+    limits = rate_limit_settings(name, options, models=models)
     base = options.get("base_url") or (os.environ.get(env_base) if env_base else None)
     base = base or default_base
     if not base:
@@ -280,7 +290,7 @@ def build_endpoint(
     if not isinstance(configured_body, Mapping):
         raise ConfigError("must be a table", key=f"providers.{name}.extra_body")
     body.update(configured_body)
-    return Endpoint(
+    endpoint = Endpoint(
         name=name,
         base_url=str(base).rstrip("/"),
         api_key=key,
@@ -296,6 +306,9 @@ def build_endpoint(
         stream_usage=bool(options.get("stream_usage", True)),
         extra_body=body,
     )
+    if limits is not None:  # only once nothing else can fail: a bad config changes no limiter
+        limits.apply(name)
+    return endpoint
 
 
 # -- conversions shared by both OpenAI APIs --------------------------------------------------------
@@ -475,8 +488,15 @@ class OpenAIStyleProvider(abc.ABC):
         """The model's list price from the packaged table, or None (read on first use)."""
         return price_for(self.name, self.model, None)
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(
+        self, request: ModelRequest, *, stream: ModelStream | None = None
+    ) -> ModelResponse:
         """Send *request* and return the assembled response.
+
+        Args:
+            request: The request.
+            stream: Where text deltas, retries and breaker changes are reported (tau-core
+                passes one to every call).
 
         Raises:
             ProviderError: Translated HTTP, transport and stream failures, after retrying
@@ -490,14 +510,13 @@ class OpenAIStyleProvider(abc.ABC):
         async def attempt(current: Attempt) -> ModelResponse:
             return await self._attempt(payload, estimate, current)
 
-        with breakers().get(self.route).guard():
-            return await with_retries(attempt, budget)
+        with reporting(self.route, stream) as on_retry, breakers().get(self.route).guard():
+            return await with_retries(attempt, budget, on_retry=on_retry)
 
     def emit(self, text: str, attempt: Attempt) -> None:
-        """Pass a text delta to ``on_delta`` (and mark the attempt as having streamed)."""
-        if self.on_delta is not None and text:
-            attempt.output_started()
-            self.on_delta(text)
+        """Pass a text delta on (``on_delta``, the call's stream) and mark the attempt as
+        having streamed."""
+        deliver(text, attempt, self.on_delta)
 
     def headers(self) -> dict[str, str]:
         """The request headers."""
