@@ -54,3 +54,37 @@ def tau_register_providers(registry: Any) -> None:
             registry.register(
                 name, _named_endpoint(name), help=f"OpenAI-compatible endpoint {where}".rstrip()
             )
+
+
+# -- cassettes (TAU_CASSETTE=record|replay, tau_provider.testing) ---------------------------------
+# Recording wraps the provider call; replaying answers it. A pluggy wrapper must yield, and the
+# yield runs core's innermost implementation, which reads ``context.client``; so replay is a
+# plain ``tryfirst`` implementation of the firstresult hook: its answer ends the call before
+# the innermost one (and its client) is reached, while every wrapper still wraps it.
+
+
+@hookimpl(wrapper=True, trylast=True)
+def tau_model_request(context: Any) -> Any:
+    """Record mode: append what the provider answered to the cassette. Otherwise pass through.
+
+    ``trylast`` makes it the innermost wrapper, so it records the request as other wrappers
+    left it and the response before they post-process it.
+    """
+    from ._cassette import active_cassette
+
+    cassette = active_cassette()
+    if cassette is None or cassette.mode != "record":
+        return (yield)
+    inner = yield
+    return cassette.recording(context, inner)
+
+
+@hookimpl(specname="tau_model_request", tryfirst=True)
+def _replay_model_request(context: Any) -> Any:
+    """Replay mode: answer from the cassette without calling the provider; otherwise None."""
+    from ._cassette import active_cassette
+
+    cassette = active_cassette()
+    if cassette is None or cassette.mode != "replay":
+        return None
+    return cassette.replaying(context)
