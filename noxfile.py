@@ -31,6 +31,7 @@ nox.options.error_on_external_run = True
 nox.options.sessions = [
     *(f"tests-{p}" for p in PACKAGES),
     "integration",
+    "local-model",
     "lint",
     "typecheck",
     "build",
@@ -74,6 +75,10 @@ def _install_workspace(session: nox.Session) -> None:
     session.install(*args, *_group(ROOT, "test"))
 
 
+# Test files that need an optional extra and run in a session of their own.
+_OWN_SESSION = {"provider": ("test_local_inference.py",)}
+
+
 def _test_package(name: str) -> Callable[[nox.Session], None]:
     def session_func(session: nox.Session) -> None:
         # The package itself, tau-core from its local path (never from an index: the pin is
@@ -82,7 +87,12 @@ def _test_package(name: str) -> Callable[[nox.Session], None]:
         pkgs = ["core"] if name == "core" else ["core", name]
         args = [a for p in pkgs for a in _editable(p, credentials=name == "core")]
         session.install(*args, *_group(_package_dir(name), "test"))
-        session.run("pytest", str(_package_dir(name) / "tests"), *session.posargs, env=_PLUGIN_ENV)
+        ignore = [
+            f"--ignore={_package_dir(name) / 'tests' / f}" for f in _OWN_SESSION.get(name, ())
+        ]
+        session.run(
+            "pytest", str(_package_dir(name) / "tests"), *ignore, *session.posargs, env=_PLUGIN_ENV
+        )
 
     session_func.__doc__ = f"Run tau-{name}'s tests with only its declared dependencies installed."
     session_func.__name__ = f"tests_{name}"
@@ -99,6 +109,31 @@ def integration(session: nox.Session) -> None:
     _install_workspace(session)
     # The full kill-9 loop has its own session; here its short version runs.
     session.run("pytest", str(ROOT / "tests"), "-m", "not slow", *session.posargs, env=_PLUGIN_ENV)
+
+
+@nox.session(name="local-model")
+def local_model(session: nox.Session) -> None:
+    """Real inference with the ``local`` provider: SmolLM2-135M through llama-cpp-python.
+
+    Installs tau-provider with its ``local`` extra (llama-cpp-python compiles from source the
+    first time; uv caches the wheel) and tau-tools, then runs the inference tests: a
+    well-formed tool call under the grammar, and the main job end to end, verified.
+    ``scripts/dev`` sets ``CMAKE_ARGS`` for a portable build.
+    """
+    provider = _package_dir("provider")
+    session.install(
+        *_editable("core"),
+        "-e",
+        f"{provider}[local]",
+        *_editable("tools"),
+        *_group(provider, "test"),
+    )
+    session.run(
+        "pytest",
+        str(provider / "tests" / "test_local_inference.py"),
+        *session.posargs,
+        env={**_PLUGIN_ENV, "TAU_REQUIRE_LOCAL_MODEL": "1"},  # a missing model fails, never skips
+    )
 
 
 @nox.session

@@ -225,3 +225,26 @@ def test_sessions_commands(env, work):
     assert f"forked from {run_id}" in text.stdout
     missing = tau(env, "sessions", "show", "nope")
     assert missing.returncode == 2 and "tau sessions list" in missing.stderr
+
+
+def test_run_offers_only_the_tools_named_by_tool_flags_or_run_tools(env, work):
+    model = script(work, WRITE, {"text": "done"})
+    base = ["run", "greet", "--model", model, "--allow", "write:.", "--workdir", str(work)]
+    only_read = tau(env, *KIT, *base, "--tool", "read_file", "--verifier", "file_equals", "--json")
+    data = json.loads(only_read.stdout)
+    assert data["status"] != "verified", data["summary"]
+    results = [c["result"] for c in data["evidence"]["tool_calls"]]
+    assert results and results[0]["error"]["code"] == "unknown_tool", results
+    assert not (work / "greeting.txt").exists(), "a tool that was not offered never ran"
+
+    (Path(env["TAU_HOME"]) / "config.toml").write_text(
+        '[run]\ntools = ["write_file"]\n'
+        '[verifiers.file_equals]\npath = "greeting.txt"\ncontent = "Hello, Tau\\n"\n'
+    )
+    from_config = tau(env, *KIT, *base, "--verifier", "file_equals", "--json")
+    assert json.loads(from_config.stdout)["status"] == "verified", from_config.stdout
+
+    (Path(env["TAU_HOME"]) / "config.toml").write_text('[run]\ntools = "write_file"\n')
+    bad = tau(env, *KIT, *base, "--unverified")
+    assert bad.returncode == 2
+    assert "run.tools" in bad.stderr and "a list of tool names" in bad.stderr

@@ -460,6 +460,7 @@ def test_server_errors_are_retried_once_each_and_then_succeed(status: int) -> No
         response = run(provider(server, sleeps).complete(ModelRequest(MODEL, conversation())))
     assert response.message.text == "Done: greeting.txt holds Hello, Tau."
     assert len(server.requests) == 2 and len(sleeps) == 1
+    assert response.usage.requests == 2, "usage counts every HTTP request, retries included"
 
 
 def test_429_retry_after_is_honoured_and_one_budget_caps_all_attempts() -> None:

@@ -190,6 +190,7 @@ def test_provider_events_replay_to_the_same_outcome(primary, backup, tau_home, t
     outcome = _run(plugins, tmp_path / "w")
     assert outcome.status == "verified"
     assert len(_events(outcome, "retry")) == 2
+    assert outcome.evidence.usage.requests == 3, "usage counts every HTTP request"
 
     replayed = Agent(
         "openai:gpt-4.1",

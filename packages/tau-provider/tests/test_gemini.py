@@ -307,6 +307,7 @@ def test_server_errors_are_retried_and_then_succeed(status: int) -> None:
         response = run(provider(server, sleeps).complete(ModelRequest(MODEL, conversation())))
     assert response.message.text == "Done: greeting.txt holds Hello, Tau."
     assert len(server.requests) == 2 and len(sleeps) == 1
+    assert response.usage.requests == 2, "usage counts every HTTP request, retries included"
 
 
 def test_429_resource_exhausted_with_retry_after_spends_one_budget() -> None:

@@ -1,11 +1,11 @@
 """Tau's model providers, behind tau-core's provider contract.
 
-tau-provider will hold the OpenAI (Chat Completions and Responses), Anthropic Messages, Google
-Gemini, OpenRouter, OpenAI-compatible (Ollama, vLLM, llama.cpp) and local GGUF providers, with
-streaming, one retry budget, fallback with a circuit breaker, rate limits, usage and cost, and
-cassettes. None of them is built yet: this release ships the distribution and its
-``tau.plugins`` registration only, so ``tau plugins list`` reports the ``provider`` plugin as
-loaded with nothing registered. The providers arrive in a later release.
+OpenAI (Chat Completions and Responses), Anthropic Messages, Google Gemini, OpenRouter, any
+OpenAI-compatible server (Ollama, vLLM, llama.cpp server, LM Studio) and a local GGUF model
+through llama-cpp-python, registered by name through ``tau_register_providers``. They share one
+SSE parser, one retry budget per call, a circuit breaker per route, token buckets per provider,
+a price table kept as data, and cassettes for deterministic tests (``tau_provider.testing``).
+Importing this package imports neither httpx nor any model runtime.
 """
 
 __version__ = "0.1.0"

@@ -34,6 +34,7 @@ in :class:`HTTPProvider`.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -71,6 +72,9 @@ from ._prices import Price, price_for, worst_case
 from ._ratelimit import rate_limits
 from ._retry import Attempt, RetryBudget, with_retries
 from ._sse import SSEEvent, aiter_sse
+
+REQUESTS: contextvars.ContextVar[int] = contextvars.ContextVar("tau_provider_requests", default=1)
+"""HTTP requests made by the current call (set by ``HTTPProvider._call`` for ``Usage.requests``)."""
 
 __all__ = ["AnthropicProvider", "HTTPProvider", "anthropic_factory"]
 
@@ -260,7 +264,9 @@ class HTTPProvider:
                     await response.aclose()
 
         with reporting(self.route, stream) as on_retry, breakers().get(self.route).guard():
-            return await with_retries(attempt, budget, on_retry=on_retry)
+            result = await with_retries(attempt, budget, on_retry=on_retry)
+        REQUESTS.set(budget.attempts)  # read by _response: every HTTP request, retries included
+        return result
 
     async def _events(self, response: httpx.Response) -> AsyncIterator[SSEEvent]:
         async for event in aiter_sse(response.aiter_bytes(), provider=self.name):
@@ -529,7 +535,7 @@ class AnthropicProvider(HTTPProvider):
         stop = str(message.get("stop_reason") or "stop")
         return ModelResponse(
             message=Message("assistant", tuple(parts)),
-            usage=Usage(prompt, output, cost=cost, requests=1),
+            usage=Usage(prompt, output, cost=cost, requests=REQUESTS.get()),
             stop_reason=_STOP_REASONS.get(stop, stop),
             model=str(message.get("model") or self.model),
             provider=self.name,

@@ -56,6 +56,7 @@ from tau_core._messages import (
 from tau_core.errors import ProviderHTTPError
 
 from ._anthropic import (
+    REQUESTS,
     HTTPProvider,
     ProviderProtocolError,
     build_provider,
@@ -269,7 +270,7 @@ class GeminiProvider(HTTPProvider):
         stop = "tool_use" if calls else _STOP_REASONS.get(finish, finish.lower() or "stop")
         return ModelResponse(
             message=Message("assistant", tuple(p for p in parts if _keep(p))),
-            usage=Usage(prompt, output, cost=cost, requests=1),
+            usage=Usage(prompt, output, cost=cost, requests=REQUESTS.get()),
             stop_reason=stop,
             model=model,
             provider=self.name,

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import httpx
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from tau_core._compaction import estimate_tokens
 from tau_core._hookcontext import ModelStream
@@ -511,7 +511,9 @@ class OpenAIStyleProvider(abc.ABC):
             return await self._attempt(payload, estimate, current)
 
         with reporting(self.route, stream) as on_retry, breakers().get(self.route).guard():
-            return await with_retries(attempt, budget, on_retry=on_retry)
+            response = await with_retries(attempt, budget, on_retry=on_retry)
+        # Every HTTP request the call made, retries included.
+        return evolve(response, usage=evolve(response.usage, requests=budget.attempts))
 
     def emit(self, text: str, attempt: Attempt) -> None:
         """Pass a text delta on (``on_delta``, the call's stream) and mark the attempt as

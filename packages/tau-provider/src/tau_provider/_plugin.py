@@ -23,6 +23,10 @@ _PROVIDERS = {
     "anthropic": ("tau_provider._anthropic:anthropic_factory", "Anthropic Messages API"),
     "gemini": ("tau_provider._gemini:gemini_factory", "Google Gemini generateContent"),
     "openrouter": ("tau_provider._compatible:openrouter_factory", "OpenRouter"),
+    "local": (
+        "tau_provider._local:local_factory",
+        "a GGUF model in-process through llama-cpp-python (local:smollm2, local:/path.gguf)",
+    ),
 }
 
 
