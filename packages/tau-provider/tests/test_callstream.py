@@ -6,11 +6,9 @@ Real loopback servers speaking the Chat Completions wire format, and the real ru
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,23 +18,9 @@ from tau_core.testing import ScriptedVerifier, WriteFile, fresh_plugin_manager, 
 from tau_provider._breaker import breakers
 from tau_provider._compatible import compatible_factory
 from tau_provider._openai import OpenAIStyleProvider, openai_factory
-from tau_provider._ratelimit import rate_limits
 from tau_provider._retry import RetryBudget
 
-
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 KEY = "sk-test-0123456789abcdef"
 TEXT = lb.fixture("chat_text.sse")
 # The text stream cut in the middle of its sixth event: "Hello, Tau" has reached the caller.
@@ -45,15 +29,6 @@ CUT = TEXT[: TEXT.index(b"is written") - 40]
 
 async def _no_sleep(seconds: float) -> None:
     return None
-
-
-@pytest.fixture(autouse=True)
-def _fresh_shared_state() -> Iterator[None]:
-    breakers().clear()
-    rate_limits().clear()
-    yield
-    breakers().clear()
-    rate_limits().clear()
 
 
 @pytest.fixture

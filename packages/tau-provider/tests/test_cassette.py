@@ -4,16 +4,13 @@ then replayed with that server stopped."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import attrs
@@ -25,26 +22,12 @@ from tau_core._serialization import outcome_to_dict
 from tau_core.errors import ProviderHTTPError, UsageError
 from tau_core.testing import FileEquals, WriteFile, fresh_plugin_manager, make_plugin
 from tau_provider import _plugin
-from tau_provider._breaker import breakers
 from tau_provider._cassette import Cassette, CassetteError, active_cassette, use_cassette
-from tau_provider._ratelimit import rate_limits
 
 pytest_plugins = ["pytester"]
 
 
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 KEY = "sk-test-0123456789abcdefghij"
 GOAL = "Write greeting.txt containing exactly Hello, Tau"
 GREETING_ARGS = '{"path": "greeting.txt", "content": "Hello, Tau"}'
@@ -78,23 +61,9 @@ def _queue_run(server: Any, text: str = "") -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_state(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("TAU_CASSETTE", "TAU_CASSETTE_PATH"):
         monkeypatch.delenv(var, raising=False)
-    breakers().clear()
-    rate_limits().clear()
-    yield
-    breakers().clear()
-    rate_limits().clear()
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    s = lb.LoopbackServer()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

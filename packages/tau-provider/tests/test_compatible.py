@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,20 +20,7 @@ from tau_provider._openai_responses import OpenAIResponsesProvider
 from tau_provider._ratelimit import rate_limits
 from tau_provider._retry import RetryBudget
 
-
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 GREETING_ARGS = '{"path": "greeting.txt", "content": "Hello, Tau"}'
 KEY = "sk-or-v1-0123456789abcdef0123"
 
@@ -58,15 +42,6 @@ def _fresh_shared_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     breakers().clear()
     rate_limits().clear()
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    s = lb.LoopbackServer()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def fast(p: OpenAIStyleProvider, attempts: int = 4) -> OpenAIStyleProvider:

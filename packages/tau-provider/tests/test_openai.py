@@ -7,12 +7,8 @@ conversation to the same server, and its response types parse our fixtures.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -45,23 +41,9 @@ from tau_provider._openai import (
     Price,
     openai_factory,
 )
-from tau_provider._ratelimit import rate_limits
 from tau_provider._retry import RetryBudget
 
-
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 GREETING_ARGS = '{"path": "greeting.txt", "content": "Hello, Tau"}'
 KEY = "sk-test-0123456789abcdefghij"
 
@@ -157,24 +139,6 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_shared_state() -> Iterator[None]:
-    breakers().clear()
-    rate_limits().clear()
-    yield
-    breakers().clear()
-    rate_limits().clear()
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    s = lb.LoopbackServer()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def provider(

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,27 +21,12 @@ from tau_core._messages import (
 )
 from tau_core.errors import ProviderHTTPError, ProviderRateLimitError
 from tau_core.testing import ScriptedVerifier, WriteFile, fresh_plugin_manager, make_plugin
-from tau_provider._breaker import breakers
 from tau_provider._errors import StreamCutError
 from tau_provider._openai import openai_factory
 from tau_provider._openai_responses import OpenAIResponsesProvider
-from tau_provider._ratelimit import rate_limits
 from tau_provider._retry import RetryBudget
 
-
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 KEY = "sk-test-0123456789abcdefghij"
 WRITE = ToolSpec(
     "write_file",
@@ -107,24 +88,6 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_shared_state() -> Iterator[None]:
-    breakers().clear()
-    rate_limits().clear()
-    yield
-    breakers().clear()
-    rate_limits().clear()
-
-
-@pytest.fixture
-def server() -> Iterator[Any]:
-    s = lb.LoopbackServer()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def provider(server: Any, *, attempts: int = 4, **options: Any) -> OpenAIResponsesProvider:

@@ -68,15 +68,6 @@ def _fresh_shared_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     rate_limits().clear()
 
 
-@pytest.fixture
-def server() -> Iterator[Any]:
-    s = lb.LoopbackServer()
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 async def _no_sleep(seconds: float) -> None:
     pass
 

@@ -4,12 +4,10 @@ the limits read from ``[providers.NAME]`` by every provider factory."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -229,19 +227,7 @@ def test_reconfigure_replaces_and_clear_forgets():
 # -- limits from config ------------------------------------------------------------------------
 
 
-def _load_loopback() -> ModuleType:
-    name = "tau_provider_tests_openai_loopback"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "fixtures" / "openai" / "loopback.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lb = _load_loopback()
+lb = sys.modules["tau_provider_tests_openai_loopback"]  # loaded by conftest.py
 KEY = "sk-test-0123456789abcdefghij"
 
 
