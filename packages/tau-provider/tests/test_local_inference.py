@@ -160,9 +160,6 @@ class _CancelAfter:
         self.checks += 1
         return self.checks >= self.n
 
-    def set(self) -> None:
-        self.n = 0
-
 
 def test_cancelling_stops_generation_at_the_next_token_and_frees_the_model(tool_specs):
     provider = local_factory("smollm2", tool_choice="auto")
