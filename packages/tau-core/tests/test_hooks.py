@@ -43,7 +43,7 @@ from tau_core import (
 from tau_core._cli import _run_plugin_command, main
 from tau_core._plugins import reset_plugin_manager
 from tau_core._serialization import from_dict
-from tau_core.errors import SafetyViolation, ToolError
+from tau_core.errors import PolicyDenied, SafetyViolation, ToolError
 from tau_core.testing import (
     FakeTool,
     FileEquals,
@@ -934,3 +934,168 @@ def test_every_hook_has_a_behavioural_test() -> None:
     covered = {_hook_of_test(n) for n in tests}
     untested = sorted(set(HOOKS) - covered)
     assert untested == [], f"hooks without a behavioural test_hook_<name>_… test: {untested}"
+
+
+# -- tau_run_start: filters, per-run state, audit entries, escalation from a wrapper ---------
+
+
+class TicketFilter:
+    """Redacts ACME ticket numbers everywhere and keeps per-run state."""
+
+    TAU_PLUGIN_API = 1
+
+    def __init__(self) -> None:
+        self.runs: list[Any] = []
+        self.seen_state: list[Any] = []
+
+    @hookimpl
+    def tau_run_start(self, run: Any) -> None:
+        self.runs.append(run)
+        run.redactor.add_filter(lambda text: re.sub(r"ACME-[0-9]{6}", "[TICKET]", text))
+        run.state["tickets"] = {"mode": run.mode}
+        run.audit("safety_finding", {"rule": "ticket", "note": "ACME-123456 seen at start"})
+
+    @hookimpl(wrapper=True)
+    def tau_tool_call(self, context: Any) -> Any:
+        self.seen_state.append(context.run.state["tickets"])
+        return (yield)
+
+
+def test_hook_tau_run_start_filter_redacts_every_sink_and_state_reaches_the_calls(
+    tau_home: Path, journal: Journal, workdir: Path
+) -> None:
+    tool = FakeTool("fake", "ticket ACME-654321 is open")
+    model = ScriptedModel(
+        [{"tool_calls": [{"name": "fake", "arguments": {}}]}, {"text": "closed ACME-111111"}]
+    )
+    plugin = TicketFilter()
+    manager = fresh_plugin_manager(make_plugin(tools=[tool]), plugin)
+
+    outcome = Agent(
+        model, plugins=manager, journal=journal, verifier=ScriptedVerifier("green")
+    ).run("call fake", workdir=workdir)
+
+    assert outcome.status == "verified", outcome
+    [run] = plugin.runs
+    assert run.run_id == outcome.run_id and run.mode == "live"
+    assert plugin.seen_state == [{"mode": "live"}]
+    assert _tool_result_contents(model.requests[1]) == ["ticket [TICKET] is open"]
+    stored = json.dumps([e.data for e in journal.events(outcome.run_id)])
+    assert "ACME-" not in stored and "[TICKET]" in stored
+    assert "ACME-" not in json.dumps(outcome.to_dict())
+    [entry] = [e for e in journal.events(outcome.run_id) if e.kind == "safety_finding"]
+    assert entry.data == {"rule": "ticket", "note": "[TICKET] seen at start"}
+    assert journal.verify_chain(outcome.run_id).ok
+
+
+def test_hook_tau_run_start_rejects_an_unknown_audit_kind() -> None:
+    run = tau_core.RunContext(
+        run_id="r",
+        task=tau_core.Task(goal="g"),
+        authority=Authority(),
+        workdir=Path("."),
+        mode="live",
+        audit=lambda kind, data: None,
+    )
+    with pytest.raises(ValueError, match="audit kind 'note' is not one of"):
+        run.audit("note", {})
+
+
+class BrokenSetUp:
+    TAU_PLUGIN_API = 1
+
+    @hookimpl
+    def tau_run_start(self, run: Any) -> None:
+        raise RuntimeError("no detector")
+
+
+def test_hook_tau_run_start_failure_blocks_the_run_before_any_tool_runs(
+    tau_home: Path, journal: Journal, workdir: Path
+) -> None:
+    tool = FakeTool("fake")
+    model = ScriptedModel([{"tool_calls": [{"name": "fake", "arguments": {}}]}])
+    manager = fresh_plugin_manager(make_plugin(tools=[tool]), BrokenSetUp())
+
+    outcome = Agent(
+        model, plugins=manager, journal=journal, verifier=ScriptedVerifier("green")
+    ).run("call fake", workdir=workdir)
+
+    assert (outcome.status, outcome.reason) == ("blocked", "plugin_error")
+    assert "could not prepare the run" in outcome.summary
+    assert "RuntimeError: no detector" in outcome.summary
+    assert tool.calls == []
+    assert model.requests == []
+
+
+class Rail:
+    """Escalates every call of the tool ``send`` through core's approval path."""
+
+    TAU_PLUGIN_API = 1
+
+    def __init__(self) -> None:
+        self.decisions: list[Any] = []
+
+    @hookimpl(wrapper=True)
+    def tau_tool_call(self, context: Any) -> Any:
+        inner = yield
+        if context.call.name != "send":
+            return inner
+
+        async def guarded() -> Any:
+            decision = await context.escalate("rail.test", "send after reading the web")
+            self.decisions.append(decision)
+            if decision.allowed:
+                return await inner
+            inner.close()
+            if context.authority.approval == "never":
+                return ToolResult.failure(context.call, "policy_denied", decision.message)
+            raise PolicyDenied(
+                decision.message, rule_id=decision.rule_id, reason_code=decision.reason_code
+            )
+
+        return guarded()
+
+
+@pytest.mark.parametrize(
+    ("approval", "approver", "status", "reason", "ran"),
+    [
+        ("deny", None, "blocked", "policy_denied", False),
+        ("ask", lambda call, decision: False, "blocked", "approval_denied", False),
+        ("ask", lambda call, decision: True, "verified", None, True),
+        ("never", None, "verified", None, False),
+    ],
+)
+def test_hook_tau_tool_call_escalate_follows_the_approval_mode(
+    tau_home: Path,
+    journal: Journal,
+    workdir: Path,
+    approval: str,
+    approver: Any,
+    status: str,
+    reason: str | None,
+    ran: bool,
+) -> None:
+    tool = FakeTool("send", "sent", side_effect="network")
+    model = ScriptedModel([{"tool_calls": [{"name": "send", "arguments": {}}]}, {"text": "ok"}])
+    rail = Rail()
+    manager = fresh_plugin_manager(make_plugin(tools=[tool]), rail)
+    authority = Authority.from_preset("full")
+    authority = attrs.evolve(authority, approval=approval)
+
+    outcome = Agent(
+        model,
+        plugins=manager,
+        journal=journal,
+        authority=authority,
+        approver=approver,
+        verifier=ScriptedVerifier("green"),
+    ).run("send it", workdir=workdir)
+
+    assert (outcome.status, outcome.reason) == (status, reason), outcome
+    assert bool(tool.calls) is ran
+    assert len(rail.decisions) == 1
+    recorded = [d for d in outcome.evidence.decisions if d.rule_id.startswith(("rail", "approval"))]
+    assert recorded and recorded[-1].allowed is ran
+    assert any(e.key.endswith(":rail.test") for e in journal.events(outcome.run_id))
+    if approval == "never":
+        assert "policy_denied" in _tool_result_contents(model.requests[1])[0]

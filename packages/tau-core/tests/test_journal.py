@@ -301,3 +301,115 @@ def test_unverified_and_verifier_object_resume_needs_the_object(plugins, workdir
     outcome = agent.run("x", workdir=workdir)
     with pytest.raises(UsageError, match="verifier object"):
         Agent(ScriptedModel([]), plugins=plugins, journal=agent.journal).replay(outcome.run_id)
+
+
+# -- the hash chain ---------------------------------------------------------------------------
+
+
+def _chained_run(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "j.sqlite3"
+    with Journal(path) as j:
+        run_id = j.create_run({"task": {"goal": "chain"}})
+        for n in range(1, 6):
+            j.append(run_id, "note", f"k{n}", {"n": n, "text": f"event {n}"})
+    return path, run_id
+
+
+def _tamper(path: Path, sql: str, *args: object) -> None:
+    # What someone with the file can do: drop the append-only triggers and rewrite rows.
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_append_only_update")
+    conn.execute("DROP TRIGGER events_append_only_delete")
+    conn.execute(sql, args)
+    conn.commit()
+    conn.close()
+
+
+def test_chain_of_an_untouched_run_verifies(tmp_path: Path) -> None:
+    path, run_id = _chained_run(tmp_path)
+    with Journal(path) as j:
+        check = j.verify_chain(run_id)
+    assert check.ok and check.events == 5 and check.broken_at is None
+    assert len(check.head) == 64
+
+
+@pytest.mark.parametrize(
+    ("sql", "args", "broken_at", "words"),
+    [
+        ("UPDATE events SET data = ? WHERE seq = 3", ('{"n":3,"text":"forged"}',), 3, "changed"),
+        ("UPDATE events SET kind = 'other' WHERE seq = 2", (), 2, "changed"),
+        ("UPDATE events SET at = at + 1 WHERE seq = 5", (), 5, "changed"),
+        ("DELETE FROM events WHERE seq = 4", (), 4, "missing"),
+        ("UPDATE runs SET spec = ?", ('{"task":{"goal":"other"}}',), 1, "spec"),
+    ],
+)
+def test_chain_names_the_first_broken_link(
+    tmp_path: Path, sql: str, args: tuple[object, ...], broken_at: int, words: str
+) -> None:
+    path, run_id = _chained_run(tmp_path)
+    _tamper(path, sql, *args)
+    with Journal(path) as j:
+        check = j.verify_chain(run_id)
+    assert not check.ok
+    assert check.broken_at == broken_at
+    assert words in check.reason
+
+
+def test_chain_catches_a_rewritten_event_whose_hash_was_recomputed(tmp_path: Path) -> None:
+    from tau_core._journal import _link
+
+    path, run_id = _chained_run(tmp_path)
+    conn = sqlite3.connect(path)
+    seq, key, kind, at, prev = 3, "k3", "note", None, None
+    at = conn.execute("SELECT at FROM events WHERE seq = 3").fetchone()[0]
+    prev = conn.execute("SELECT hash FROM events WHERE seq = 2").fetchone()[0]
+    forged = '{"n":3,"text":"forged"}'
+    conn.close()
+    _tamper(
+        path,
+        "UPDATE events SET data = ?, hash = ? WHERE seq = 3",
+        forged,
+        _link(prev, seq, kind, key, at, forged),
+    )
+    with Journal(path) as j:
+        check = j.verify_chain(run_id)
+    assert (check.ok, check.broken_at) == (False, 4)
+    assert "event 3 was rewritten" in check.reason
+
+
+def test_chain_reports_events_from_before_the_chain(tmp_path: Path) -> None:
+    path, run_id = _chained_run(tmp_path)
+    _tamper(path, "UPDATE events SET hash = NULL")
+    with Journal(path) as j:
+        check = j.verify_chain(run_id)
+    assert (check.ok, check.broken_at) == (False, 1)
+    assert "schema 1" in check.reason
+
+
+def test_chain_of_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as j, pytest.raises(UsageError, match="no run 'nope'"):
+        j.verify_chain("nope")
+
+
+def test_a_schema_1_journal_is_migrated_and_keeps_its_events(tmp_path: Path) -> None:
+    from tau_core._journal import _SCHEMA_V1, _statements
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(_SCHEMA_V1):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO runs VALUES ('old', 1.0, NULL, NULL, '{}')")
+    conn.execute("INSERT INTO events VALUES ('old', 1, 'k', 'note', 1.0, '{}')")
+    conn.close()
+    with Journal(path) as j:
+        assert [e.key for e in j.events("old")] == ["k"]
+        assert not j.verify_chain("old").ok
+        j.append("old", "note", "k2", {})  # new events chain on from an unchained one
+        new = j.create_run({})
+        j.append(new, "note", "k", {})
+        assert j.verify_chain(new).ok
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()

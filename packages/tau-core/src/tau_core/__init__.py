@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 # name -> private module that defines it
 _EXPORTS: dict[str, str] = {
+    "AUDIT_KINDS": "_hookcontext",
     "Agent": "_run",
     "Authority": "_authority",
     "BLOCKED_REASONS": "_outcome",
@@ -25,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "Event": "_events",
     "Evidence": "_outcome",
     "Grant": "_authority",
+    "ChainCheck": "_journal",
     "Journal": "_journal",
     "Message": "_messages",
     "ModelCallContext": "_hookcontext",
@@ -37,7 +39,9 @@ _EXPORTS: dict[str, str] = {
     "PluginManager": "_plugins",
     "PolicyDecision": "_authority",
     "Provider": "_contracts",
+    "Redactor": "_redact",
     "Registry": "_registry",
+    "RunContext": "_hookcontext",
     "Task": "_outcome",
     "TestCase": "_outcome",
     "TextPart": "_messages",
@@ -65,6 +69,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AUDIT_KINDS",
     "BLOCKED_REASONS",
     "EXHAUSTED_BUDGETS",
     "PLUGIN_API",
@@ -73,6 +78,7 @@ __all__ = [
     "Authority",
     "Budgets",
     "Capability",
+    "ChainCheck",
     "Config",
     "Credential",
     "CredentialStore",
@@ -89,7 +95,9 @@ __all__ = [
     "PluginManager",
     "PolicyDecision",
     "Provider",
+    "Redactor",
     "Registry",
+    "RunContext",
     "SingleCall",
     "Task",
     "TestCase",
@@ -137,8 +145,14 @@ if TYPE_CHECKING:
     from ._contracts import Provider, Tool, Verifier, VerifyContext
     from ._credentials import Credential, CredentialStore
     from ._events import Event
-    from ._hookcontext import ModelCallContext, ModelStream, ToolCallContext
-    from ._journal import Journal
+    from ._hookcontext import (
+        AUDIT_KINDS,
+        ModelCallContext,
+        ModelStream,
+        RunContext,
+        ToolCallContext,
+    )
+    from ._journal import ChainCheck, Journal
     from ._messages import (
         Message,
         ModelRequest,
@@ -162,6 +176,7 @@ if TYPE_CHECKING:
         VerifierResult,
     )
     from ._plugins import PLUGIN_API, PluginManager, get_plugin_manager
+    from ._redact import Redactor
     from ._registry import Registry
     from ._run import Agent, arun, run
     from ._single import SingleCall, acall_tool, call_tool

@@ -1,17 +1,68 @@
-"""The mutable contexts the wrapper hooks ``tau_tool_call`` and ``tau_model_request`` receive."""
+"""The contexts hooks receive: the run (``tau_run_start``) and one tool or model call
+(the wrapper hooks ``tau_tool_call`` and ``tau_model_request``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
-from ._authority import Authority
+from ._authority import Authority, PolicyDecision
 from ._messages import ModelRequest, ToolCall, ToolSpec
+from ._redact import Redactor
 
-__all__ = ["ModelCallContext", "ModelStream", "ToolCallContext"]
+if TYPE_CHECKING:
+    from ._outcome import Task
+
+__all__ = ["AUDIT_KINDS", "ModelCallContext", "ModelStream", "RunContext", "ToolCallContext"]
+
+AUDIT_KINDS = frozenset({"safety_finding", "redaction", "escalation", "taint"})
+"""Event kinds a plugin may append to the journal with :meth:`RunContext.audit`."""
+
+
+@define
+class RunContext:
+    """One run, as plugins see it (``tau_run_start``, and ``.run`` on every call context).
+
+    Attributes:
+        run_id: The run.
+        task: The task (its ``inputs`` and ``targets`` declare what it trusts and writes).
+        authority: The run's authority, read-only.
+        workdir: The task's working directory.
+        mode: ``live`` (also when resumed) or ``replay`` (no provider and no tool is called).
+        redactor: The run's redactor: register secret values (``add``) and text filters
+            (``add_filter``); core applies it before anything is recorded or shown.
+        state: Per-plugin state for this run, keyed by the plugin's name.
+
+    .. versionadded:: 0.1
+    """
+
+    run_id: str
+    task: Task
+    authority: Authority
+    workdir: Path
+    mode: str
+    redactor: Redactor = field(factory=Redactor, repr=False)
+    state: dict[str, Any] = field(factory=dict, repr=False)
+    _audit: Callable[[str, dict[str, Any]], None] | None = field(
+        default=None, alias="audit", repr=False
+    )
+
+    def audit(self, kind: str, data: dict[str, Any]) -> None:
+        """Append an audit entry (one of :data:`AUDIT_KINDS`) to the run's journal.
+
+        Entries are redacted, hash-chained with every other event and listed by
+        ``tau audit show``. In replay mode this does nothing: the recorded entries stand.
+
+        Raises:
+            ValueError: *kind* is not one of :data:`AUDIT_KINDS`.
+        """
+        if kind not in AUDIT_KINDS:
+            raise ValueError(f"audit kind {kind!r} is not one of {', '.join(sorted(AUDIT_KINDS))}")
+        if self._audit is not None:
+            self._audit(kind, data)
 
 
 @define
@@ -33,6 +84,11 @@ class ToolCallContext:
         original_call: The call the authority allowed; if a wrapper replaced ``call``, core
             checks the replacement against the authority again before the tool runs.
         authorize: Core's check for a replaced call (raises :class:`PolicyDenied`).
+        run: The run this call belongs to.
+        escalate: ``await escalate(rule_id, message)`` asks for this call to be approved
+            under the authority's approval mode (``ask``: the approver decides; ``deny`` and
+            ``never``: refused), records the decision and returns it. A wrapper that gets a
+            refusal must not run the call.
     """
 
     call: ToolCall
@@ -46,6 +102,10 @@ class ToolCallContext:
     protected: tuple[Path, ...] = field(default=(), repr=False)
     original_call: ToolCall | None = field(default=None, repr=False)
     authorize: Callable[[ToolCall], None] | None = field(default=None, repr=False)
+    run: RunContext | None = field(default=None, repr=False)
+    escalate: Callable[[str, str], Awaitable[PolicyDecision]] | None = field(
+        default=None, repr=False
+    )
 
 
 @define
@@ -99,6 +159,7 @@ class ModelCallContext:
         client: The provider object, created on first access (a wrapper that answers the call
             itself, such as a cassette in replay mode, never needs its credentials).
         stream: Where the provider reports text deltas and events.
+        run: The run this call belongs to (its redactor, e.g. for cassettes).
     """
 
     request: ModelRequest
@@ -108,6 +169,7 @@ class ModelCallContext:
     _client: Any = field(default=None, alias="client", repr=False)
     client_factory: Callable[[], Any] | None = field(default=None, repr=False)
     stream: ModelStream | None = field(default=None, repr=False)
+    run: RunContext | None = field(default=None, repr=False)
 
     @property
     def client(self) -> Any:

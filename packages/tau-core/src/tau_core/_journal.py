@@ -11,6 +11,10 @@ Durability (see ``docs/journal.md``):
   non-idempotent call may have happened. Set ``journal.synchronous = "full"`` to fsync every
   commit.
 * Events are append-only: triggers refuse UPDATE and DELETE on the ``events`` table.
+* Every event carries a hash chaining it to the one before (SHA-256 over the previous hash and
+  the event's seq, kind, key, time and data; the first link is anchored to the run id and its
+  spec), so editing, inserting or removing an event anywhere but at the end is detectable:
+  :meth:`Journal.verify_chain` names the first broken link (``tau audit verify``).
 * The database carries ``PRAGMA application_id`` (Tau's) and ``PRAGMA user_version`` (the schema
   version). A file that is not SQLite, not Tau's, corrupt, or from a newer Tau is refused with
   a clear error and never overwritten; older schemas are migrated in one transaction.
@@ -18,6 +22,7 @@ Durability (see ``docs/journal.md``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -34,9 +39,9 @@ from .errors import JournalError, UsageError
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["SCHEMA_VERSION", "Journal", "RunRecord", "RunSummary"]
+__all__ = ["SCHEMA_VERSION", "ChainCheck", "Journal", "RunRecord", "RunSummary"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x54415531  # "TAU1"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -65,8 +70,16 @@ CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'journal events are append-only'); END;
 """
 
+# Version 2: the hash chain. Events written before it keep a NULL hash and are reported as
+# unchained by verify_chain.
+_SCHEMA_V2 = """
+ALTER TABLE events ADD COLUMN hash TEXT;
+"""
+
 # version -> SQL that upgrades from version-1 to version
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+
+_CHAIN_TAG = "tau-journal-chain-v1"
 
 
 @frozen
@@ -264,12 +277,19 @@ class Journal:
             if not self._in_tx:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._in_tx = True
-            seq = self._conn.execute(
-                "SELECT coalesce(max(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
-            ).fetchone()[0]
+            row = self._conn.execute(
+                "SELECT seq, hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                seq, prev = 1, self._anchor(run_id)
+            else:
+                seq, prev = row[0] + 1, row[1] or ""
+            digest = _link(prev, seq, kind, key, at, text)
             self._conn.execute(
-                "INSERT INTO events(run_id, seq, key, kind, at, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, seq, key, kind, at, text),
+                "INSERT INTO events(run_id, seq, key, kind, at, data, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, key, kind, at, text, digest),
             )
             if commit or durable:
                 self.flush()
@@ -336,6 +356,12 @@ class Journal:
         ):
             yield Event(run_id, seq, kind, key, json.loads(data), at)
 
+    def hashes(self, run_id: str) -> dict[int, str | None]:
+        """Each event's chain hash by seq (None for events written before the chain)."""
+        return dict(
+            self._conn.execute("SELECT seq, hash FROM events WHERE run_id = ?", (run_id,))
+        )
+
     def runs(self) -> list[RunSummary]:
         out = []
         for run_id, created, parent, spec, count in self._conn.execute(
@@ -353,6 +379,60 @@ class Journal:
             goal = json.loads(spec).get("task", {}).get("goal", "")
             out.append(RunSummary(run_id, created, status, reason, goal, count, parent))
         return out
+
+    def _anchor(self, run_id: str) -> str:
+        row = self._conn.execute("SELECT spec FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return _anchor(run_id, row[0] if row else "")
+
+    def verify_chain(self, run_id: str) -> ChainCheck:
+        """Recompute the run's hash chain and report the first broken link.
+
+        Raises:
+            UsageError: No such run.
+        """
+        self.get_run(run_id)  # a clear error for an unknown run
+        rows = self._conn.execute(
+            "SELECT seq, key, kind, at, data, hash FROM events WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        prev = self._anchor(run_id)
+        expected_seq = 1
+        head = prev
+        for seq, key, kind, at, data, stored in rows:
+            if seq != expected_seq:
+                return ChainCheck(
+                    run_id,
+                    False,
+                    len(rows),
+                    expected_seq,
+                    f"event {expected_seq} is missing (the next one is {seq})",
+                    head,
+                )
+            if stored is None:
+                return ChainCheck(
+                    run_id,
+                    False,
+                    len(rows),
+                    seq,
+                    f"event {seq} has no hash: it was written before the journal kept a "
+                    "hash chain (schema 1), so this run cannot be verified",
+                    head,
+                )
+            digest = _link(prev, seq, kind, key, at, data)
+            if digest != stored:
+                what = (
+                    f"event {seq} ({kind} {key!r}) does not match its hash: it was changed "
+                    "after it was written"
+                    + (
+                        f", or event {seq - 1} was rewritten together with its hash"
+                        if seq > 1
+                        else ", or the run's spec (task, authority) was changed"
+                    )
+                )
+                return ChainCheck(run_id, False, len(rows), seq, what, head)
+            prev = head = stored
+            expected_seq += 1
+        return ChainCheck(run_id, True, len(rows), None, "", head)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` or the problems found."""
@@ -372,6 +452,39 @@ def _statements(script: str) -> list[str]:
             out.append(text)
             buf = []
     return out
+
+
+@frozen
+class ChainCheck:
+    """The result of :meth:`Journal.verify_chain`.
+
+    Attributes:
+        run_id: The run checked.
+        ok: Whether every link holds.
+        events: How many events the run has.
+        broken_at: The seq of the first broken link, or None.
+        reason: What is wrong there, in words.
+        head: The hash of the last event that verified (the anchor when none did).
+    """
+
+    run_id: str
+    ok: bool
+    events: int
+    broken_at: int | None
+    reason: str
+    head: str
+
+
+def _anchor(run_id: str, spec_text: str) -> str:
+    return hashlib.sha256(f"{_CHAIN_TAG}\x1f{run_id}\x1f{spec_text}".encode()).hexdigest()
+
+
+def _link(prev: str, seq: int, kind: str, key: str, at: float, data_text: str) -> str:  # noqa: PLR0917 - the fields of one link, in chain order
+    h = hashlib.sha256()
+    for part in (prev, str(seq), kind, key, repr(float(at)), data_text):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
 
 
 def _dumps(data: Any) -> str:

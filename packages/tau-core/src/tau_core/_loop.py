@@ -28,7 +28,7 @@ from ._authority import PolicyDecision
 from ._compaction import compact, estimate_tokens
 from ._contracts import VerifyContext, protected_paths
 from ._events import Event
-from ._hookcontext import ModelCallContext, ModelStream
+from ._hookcontext import ModelCallContext, ModelStream, RunContext
 from ._messages import Message, ModelRequest, ModelResponse, Part, ToolCall, Usage
 from ._outcome import (
     Evidence,
@@ -88,6 +88,9 @@ class Loop(ToolPhase):
         self._protected: list[Path] = []
         self._segment = 0
         self._provider_events = 0
+        self._audits = 0
+        self.load_problems: list[PluginProblem] = []
+        self.run_context: RunContext | None = None
 
     # -- journal plumbing -------------------------------------------------------------------------
 
@@ -213,11 +216,22 @@ class Loop(ToolPhase):
             )
         raise AssertionError("the loop ended without an outcome")  # pragma: no cover
 
+    def _audit(self, kind: str, data: dict[str, Any]) -> None:
+        n = self._audits
+        self._audits += 1
+        try:
+            payload = json_copy(self.s.redactor.obj(data))
+        except (TypeError, ValueError) as exc:
+            payload = {"unrecordable": str(exc)}
+        self.record(kind, f"audit:{self._segment}:{n}", payload)
+
     async def _run(self) -> None:
         s = self.s
         if s.mode == "live":
-            n = sum(1 for e in self.recorded.values() if e.kind == "segment")
-            self._segment = n
+            self._segment = sum(1 for e in self.recorded.values() if e.kind == "segment")
+        self._start_plugins()
+        if s.mode == "live":
+            n = self._segment
             self.record("segment", f"segment:{n}", {"n": n, "resumed": n > 0})
         for event in sorted(self.recorded.values(), key=lambda e: e.seq):
             if event.kind == "segment" and event.data["resumed"]:
@@ -393,6 +407,7 @@ class Loop(ToolPhase):
                     run_id=self.s.run_id,
                     client_factory=functools.partial(self._client, route),
                     stream=stream,
+                    run=self.run_context,
                 )
                 awaitable = self.s.manager.hook.tau_model_request(context=context)
                 response = await awaitable

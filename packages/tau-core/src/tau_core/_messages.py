@@ -200,6 +200,12 @@ class ToolSpec:
         idempotent: Running the same call twice has the same effect as once; the journal
             re-runs an interrupted idempotent call on resume instead of blocking.
         timeout: Seconds before a call is cancelled; ``None`` uses the run's default.
+        untrusted_output: The tool returns content from outside the task's trust boundary
+            (web pages, e-mail, messages, third-party data) that may carry injected
+            instructions; tau-safety marks it tainted and its rails escalate side effects
+            that follow.
+
+            .. versionadded:: 0.1
     """
 
     name: str
@@ -211,6 +217,7 @@ class ToolSpec:
     capabilities: tuple[str, ...] = field(default=(), converter=_tuple_of_str)
     idempotent: bool = False
     timeout: float | None = None
+    untrusted_output: bool = False
 
     @property
     def has_side_effect(self) -> bool:

@@ -100,6 +100,12 @@ class Task:
         context: Extra text for the model (file excerpts, memory hits).
         constraints: Rules the model is told to follow.
         system: Optional system prompt replacing the default.
+        inputs: Paths (relative to the working directory, or absolute) the task declares as
+            its trusted inputs. With tau-safety installed, files read from elsewhere are
+            untrusted content; when empty, the working directory is the trusted input.
+        targets: Paths the task is expected to write. With tau-safety installed, a write
+            outside them after untrusted content entered the conversation is escalated;
+            when empty, the authority's write grants are the targets.
     """
 
     goal: str
@@ -107,6 +113,8 @@ class Task:
     context: tuple[str, ...] = field(default=(), converter=_tuple_of_str)
     constraints: tuple[str, ...] = field(default=(), converter=_tuple_of_str)
     system: str | None = None
+    inputs: tuple[str, ...] = field(default=(), converter=_tuple_of_str)
+    targets: tuple[str, ...] = field(default=(), converter=_tuple_of_str)
 
 
 @frozen

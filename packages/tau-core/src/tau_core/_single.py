@@ -86,6 +86,12 @@ class _OneCall(ToolPhase):
         self.tool_calls_made = 0
         self.durations = {"model": 0.0, "tools": 0.0, "verifier": 0.0}
         self._protected: list[Path] = []
+        self.run_context = None
+        self._audits = 0
+
+    def _audit(self, kind: str, data: dict[str, Any]) -> None:
+        self._audits += 1
+        self.record(kind, f"audit:0:{self._audits}", self.s.redactor.obj(data))
 
     def record(
         self,
@@ -160,6 +166,10 @@ async def acall_tool(
     )
     phase = _OneCall(setup)
     call = ToolCall("call_1", tool.spec.name, dict(arguments))
+    try:
+        phase._start_plugins()
+    except Stop as stop:
+        return SingleCall(None, None, stop.reason, stop.summary)
     try:
         _, _, decision, pre, secrets = await phase._plan(call, 0)
     except Stop as stop:

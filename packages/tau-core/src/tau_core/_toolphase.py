@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections.abc import Awaitable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from attrs import evolve
 
 from ._authority import Capability, PolicyDecision, check_capabilities
-from ._hookcontext import ToolCallContext
+from ._hookcontext import RunContext, ToolCallContext
 from ._messages import Message, ToolCall, ToolResult
-from ._outcome import ToolCallRecord
+from ._outcome import PluginProblem, ToolCallRecord
 from ._runstate import RunSetup, Stop, json_copy
 from ._serialization import from_dict, to_dict
 from .errors import CredentialError, PolicyDenied, SafetyViolation, ToolError
@@ -44,6 +45,7 @@ class ToolPhase:
     tool_calls_made: int
     durations: dict[str, float]
     _protected: list[Path]
+    run_context: RunContext | None
 
     if TYPE_CHECKING:
 
@@ -67,6 +69,8 @@ class ToolPhase:
         ) -> dict[str, Any]: ...
 
         async def _check_wall(self, key: str) -> None: ...
+
+        def _audit(self, kind: str, data: dict[str, Any]) -> None: ...
 
         def _elapsed(self) -> float: ...
 
@@ -131,6 +135,35 @@ class ToolPhase:
                     str(reason),
                     f"{result.name} was stopped: {result.error.message if result.error else ''}",
                 )
+
+    def _start_plugins(self) -> None:
+        """Give every plugin the run (``tau_run_start``) before anything is recorded."""
+        self.run_context = RunContext(
+            run_id=self.s.run_id,
+            task=self.s.task,
+            authority=self.s.authority,
+            workdir=self.workdir,
+            mode=self.s.mode,
+            redactor=self.s.redactor,
+            audit=self._audit if self.s.mode == "live" else None,
+        )
+        for impl in reversed(self.s.manager.hook.tau_run_start.get_hookimpls()):
+            try:
+                impl.function(run=self.run_context)
+            except Exception as exc:
+                problem = PluginProblem(
+                    impl.plugin_name,
+                    None,
+                    None,
+                    self.s.redactor.text(f"tau_run_start raised {type(exc).__name__}: {exc}"),
+                    self.s.redactor.text(traceback.format_exc()),
+                )
+                raise Stop(
+                    "blocked",
+                    "plugin_error",
+                    f"plugin {impl.plugin_name!r} could not prepare the run: {problem.error}",
+                    problem,
+                ) from None
 
     async def _plan(
         self, call: ToolCall, turn: int
@@ -221,7 +254,7 @@ class ToolPhase:
         return call, tool, decision, None, secrets
 
     async def _escalate(
-        self, call: ToolCall, decision: PolicyDecision, turn: int
+        self, call: ToolCall, decision: PolicyDecision, turn: int, suffix: str = ""
     ) -> PolicyDecision:
         if self.s.authority.approval != "ask":
             return decision
@@ -236,7 +269,7 @@ class ToolPhase:
             # Fail closed: only a real True approves ("no", a Mock, 1 … do not).
             return {"approved": answer is True, "by": "approver"}
 
-        data = await self.activity(f"approval:{turn}:{call.id}", "approval", ask)
+        data = await self.activity(f"approval:{turn}:{call.id}{suffix}", "approval", ask)
         if data["approved"]:
             return evolve(
                 decision,
@@ -365,6 +398,14 @@ class ToolPhase:
                     needed_grant=d.needed_grant,
                 )
 
+        async def escalate(rule_id: str, message: str) -> PolicyDecision:
+            """A plugin's rail asks for this call to be approved (see ToolCallContext)."""
+            decision = PolicyDecision(call.id, call.name, False, rule_id, "policy_denied", message)
+            decision = await self._escalate(call, decision, turn, f":{rule_id}")
+            self.record("decision", f"decision:{turn}:{call.id}:{rule_id}", to_dict(decision))
+            self.decisions.append(decision)
+            return decision
+
         context = ToolCallContext(
             call=call,
             spec=spec,
@@ -377,6 +418,8 @@ class ToolPhase:
             protected=tuple(self._protected),
             original_call=call,
             authorize=authorize,
+            run=self.run_context,
+            escalate=escalate,
         )
         try:
             awaitable = self.s.manager.hook.tau_tool_call(context=context)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._config import Config
     from ._credentials import Credential
     from ._events import Event
-    from ._hookcontext import ModelCallContext, ToolCallContext
+    from ._hookcontext import ModelCallContext, RunContext, ToolCallContext
     from ._messages import ModelResponse, ToolResult
     from ._registry import Registry
 
@@ -199,6 +199,24 @@ def tau_model_request(context: ModelCallContext) -> Awaitable[ModelResponse] | N
 
     Returns:
         An awaitable of the model response.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def tau_run_start(run: RunContext) -> None:
+    """Prepare for one run before anything of it is recorded (live, resumed or replayed).
+
+    Register redaction filters and secret values on ``run.redactor``, keep per-run state in
+    ``run.state[<your plugin name>]``; the call contexts of this run carry the same object as
+    their ``run`` attribute. An exception here blocks the run with ``plugin_error``: a safety
+    plugin that cannot set itself up must not let the run go on unprotected.
+
+    Called for every plugin, in load order.
+
+    Args:
+        run: The run: its id, task, authority, working directory, mode and redactor.
 
     .. versionadded:: 0.1
     """
