@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ from typing import Any
 import attrs
 import pytest
 
-from tau_core import Agent, Authority, ModelCallContext
+from tau_core import Agent, Authority, ModelCallContext, hookimpl
 from tau_core._messages import Message, ModelRequest, ModelResponse, TextPart, ToolCall, Usage
 from tau_core._serialization import outcome_to_dict
 from tau_core.errors import ProviderHTTPError, UsageError
@@ -276,6 +277,35 @@ def test_secrets_in_requests_and_responses_never_reach_the_file(
     assert replayed.status == "verified", replayed.summary
 
 
+class _TicketFilter:
+    """A run-level redaction filter, as tau-safety registers its scanner."""
+
+    TAU_PLUGIN_API = 1
+
+    @hookimpl
+    def tau_run_start(self, run: Any) -> None:
+        run.redactor.add_filter(lambda text: re.sub(r"ACME-[0-9]{6}", "[TICKET]", text))
+
+
+def test_the_runs_own_redaction_reaches_the_cassette(openai_env, tmp_path):
+    _queue_run(openai_env, text="Filed as ACME-123456. ")
+    path = tmp_path / "c.json"
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    plugins = fresh_plugin_manager(_plugin, make_plugin(tools=[WriteFile()]), _TicketFilter())
+    with use_cassette(path, "record", placeholders={"workdir": str(workdir)}):
+        outcome = Agent(
+            "openai:gpt-4.1",
+            plugins=plugins,
+            authority=Authority.from_preset("workspace-write"),
+            verifier=FileEquals("greeting.txt", "Hello, Tau"),
+        ).run(GOAL, workdir=workdir)
+    assert outcome.status == "verified", outcome.summary
+    text = path.read_text(encoding="utf-8")
+    assert "ACME-123456" not in text
+    assert "Filed as [TICKET]." in text
+
+
 # -- replay failures ------------------------------------------------------------------------------
 
 
@@ -521,6 +551,7 @@ def test_a_killed_recorder_keeps_every_interaction_recorded_before_the_kill(tmp_
 
 INNER_TEST = """
 import os
+import re
 
 import tau_core
 from tau_core.testing import FileEquals, WriteFile, make_plugin

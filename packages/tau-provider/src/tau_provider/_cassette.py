@@ -37,7 +37,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Awaitable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -215,13 +215,18 @@ class Cassette:
                 error=exc,
                 output_started=bool(getattr(stream, "started", False)),
                 secrets=_client_secrets(context),
+                redact=_run_redact(context),
             )
             raise
         from tau_core._messages import ModelResponse
 
         if isinstance(response, ModelResponse):  # anything else: core reports the plugin error
             self.record(
-                context.model, context.request, response=response, secrets=_client_secrets(context)
+                context.model,
+                context.request,
+                response=response,
+                secrets=_client_secrets(context),
+                redact=_run_redact(context),
             )
         return response
 
@@ -234,6 +239,7 @@ class Cassette:
         error: ProviderError | None = None,
         output_started: bool = False,
         secrets: Iterable[str] = (),
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         """Append one interaction (a response, or a provider error) and rewrite the file.
 
@@ -244,6 +250,8 @@ class Cassette:
             error: the ProviderError it raised.
             output_started: Text of the failed call had already reached the caller.
             secrets: Values to redact besides the registered and secret-looking ones.
+            redact: The run's redaction (its redactor's ``text``: registered secrets and
+                plugin filters such as tau-safety's scanner), applied first.
 
         Raises:
             UsageError: The cassette is not open for recording, or neither (or both) of
@@ -255,7 +263,7 @@ class Cassette:
         self._check_mode("record")
         if (response is None) == (error is None):
             raise UsageError("Cassette.record needs exactly one of response= and error=")
-        clean = self._cleaner(secrets)
+        clean = self._cleaner(secrets, redact)
         body = clean(_request_json(request))
         entry: dict[str, Any] = {"model": model, "request": body, "request_sha256": _sha(body)}
         if error is not None:
@@ -427,12 +435,16 @@ class Cassette:
 
     # -- normalisation -------------------------------------------------------------------------
 
-    def _cleaner(self, extra_secrets: Iterable[str]) -> Any:
+    def _cleaner(
+        self, extra_secrets: Iterable[str], redact: Callable[[str], str] | None = None
+    ) -> Any:
         """A function that redacts secrets and writes placeholders into a JSON value."""
         redactor = Redactor((*_env_secrets(), *self.secrets, *extra_secrets))
         subs = sorted(self.placeholders.items(), key=lambda kv: len(kv[1]), reverse=True)
 
         def text(value: str) -> str:
+            if redact is not None:
+                value = redact(value)
             value = _SECRET_LOOKING.sub(REDACTED, redactor.text(value))
             for name, path in subs:
                 if path in value:
@@ -557,6 +569,12 @@ def _env_secrets() -> list[str]:
         for name, value in os.environ.items()
         if len(value) >= _MIN_ENV_SECRET and _SECRET_ENV.search(name)
     ]
+
+
+def _run_redact(context: Any) -> Callable[[str], str] | None:
+    """The run's redaction, when core passed the run along with the call."""
+    redactor = getattr(getattr(context, "run", None), "redactor", None)
+    return None if redactor is None else redactor.text
 
 
 def _client_secrets(context: Any) -> list[str]:
