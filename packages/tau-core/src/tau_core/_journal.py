@@ -358,9 +358,7 @@ class Journal:
 
     def hashes(self, run_id: str) -> dict[int, str | None]:
         """Each event's chain hash by seq (None for events written before the chain)."""
-        return dict(
-            self._conn.execute("SELECT seq, hash FROM events WHERE run_id = ?", (run_id,))
-        )
+        return dict(self._conn.execute("SELECT seq, hash FROM events WHERE run_id = ?", (run_id,)))
 
     def runs(self) -> list[RunSummary]:
         out = []

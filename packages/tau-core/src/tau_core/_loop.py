@@ -123,6 +123,10 @@ class Loop(ToolPhase):
                 f"run {self.s.run_id}: replay diverged: {kind} {key!r} was never "
                 "recorded; the run's code or plugins changed since it ran"
             )
+        # The last line of defence: whatever a caller forgot, nothing reaches the journal (and
+        # from it the evidence, observers and resumed runs) before the redactor has seen it.
+        if self.s.redactor:
+            data = json_copy(self.s.redactor.obj(data))
         event = self.s.journal.append(
             self.s.run_id, kind, key, data, durable=durable, commit=commit
         )
@@ -154,6 +158,8 @@ class Loop(ToolPhase):
             except Stop as stop:
                 data = stop.to_data()
             self.record(kind, key, data, durable=durable)
+            # Go on with what was recorded (redacted), exactly as a resumed run would.
+            data = self.recorded[key].data
         if "stop" in data:
             raise Stop.from_data(data)
         return data
@@ -301,8 +307,17 @@ class Loop(ToolPhase):
             else:
                 await self._verify()
 
+    def _redacted_snapshot(self) -> dict[str, Any]:
+        """A snapshot of the working tree whose file texts are redacted, so the journal never
+        holds a secret a file contains, and two snapshots still compare equal where the files
+        did not change."""
+        snap = snapshot(self.workdir)
+        if self.s.redactor and snap.get("texts"):
+            snap["texts"] = {k: self.s.redactor.text(v) for k, v in snap["texts"].items()}
+        return snap
+
     async def _start(self) -> dict[str, Any]:
-        snap = await asyncio.to_thread(snapshot, self.workdir)
+        snap = await asyncio.to_thread(self._redacted_snapshot)
         problems = [
             PluginProblem(r.name, r.dist, r.version, r.error or "", r.traceback)
             for r in self.s.manager.failures()
@@ -543,7 +558,7 @@ class Loop(ToolPhase):
 
     async def _diff(self, key: str) -> dict[str, Any]:
         async def compute() -> dict[str, Any]:
-            after = await asyncio.to_thread(snapshot, self.workdir)
+            after = await asyncio.to_thread(self._redacted_snapshot)
             return await asyncio.to_thread(diff_snapshots, self.workdir, self.baseline, after)
 
         if not self.baseline:
