@@ -9,6 +9,7 @@ from importlib.metadata import distribution
 import pytest
 
 import tau_core
+import tau_core.testing
 import tau_safety
 from tau_safety import _plugin
 
@@ -51,3 +52,24 @@ def test_importing_the_package_does_not_import_httpx() -> None:
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_loading_the_plugin_imports_neither_re2_nor_the_rules() -> None:
+    # The plugin manager imports the entry point on every `tau` start: the scanner, its rules
+    # and re2 load when a run (or `tau safety scan`) first needs them.
+    code = (
+        f"import sys, tau_safety, {MODULE}; "
+        "print(sorted(m for m in ('re2', 'tau_safety._rules', 'tau_safety._secrets', "
+        "'tau_safety._injection') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_plugin_registers_its_commands_and_hooks() -> None:
+    manager = tau_core.testing.fresh_plugin_manager(_plugin)
+    assert {"safety", "audit"} <= set(manager.registries["commands"].names())
+    for hook in ("tau_run_start", "tau_tool_call", "tau_model_request"):
+        impls = [i.plugin for i in getattr(manager.hook, hook).get_hookimpls()]
+        assert _plugin in impls, hook

@@ -14,6 +14,7 @@ from ._messages import ModelRequest, ToolCall, ToolSpec
 from ._redact import Redactor
 
 if TYPE_CHECKING:
+    from ._events import Event
     from ._outcome import Task
 
 __all__ = ["AUDIT_KINDS", "ModelCallContext", "ModelStream", "RunContext", "ToolCallContext"]
@@ -35,6 +36,8 @@ class RunContext:
         redactor: The run's redactor: register secret values (``add``) and text filters
             (``add_filter``); core applies it before anything is recorded or shown.
         state: Per-plugin state for this run, keyed by the plugin's name.
+        history: The events the journal already holds for this run (empty for a new run; a
+            resumed run's earlier events), so a plugin can restore what it knew.
 
     .. versionadded:: 0.1
     """
@@ -46,6 +49,7 @@ class RunContext:
     mode: str
     redactor: Redactor = field(factory=Redactor, repr=False)
     state: dict[str, Any] = field(factory=dict, repr=False)
+    history: tuple[Event, ...] = field(default=(), repr=False)
     _audit: Callable[[str, dict[str, Any]], None] | None = field(
         default=None, alias="audit", repr=False
     )

@@ -146,6 +146,7 @@ class ToolPhase:
             mode=self.s.mode,
             redactor=self.s.redactor,
             audit=self._audit if self.s.mode == "live" else None,
+            history=tuple(sorted(self.recorded.values(), key=lambda e: e.seq)),
         )
         for impl in reversed(self.s.manager.hook.tau_run_start.get_hookimpls()):
             try:
