@@ -31,6 +31,7 @@ nox.options.error_on_external_run = True
 nox.options.sessions = [
     *(f"tests-{p}" for p in PACKAGES),
     "integration",
+    "agentdojo",
     "local-model",
     "lint",
     "typecheck",
@@ -107,8 +108,32 @@ for _name in PACKAGES:
 def integration(session: nox.Session) -> None:
     """Run the cross-package tests in tests/ with every distribution installed."""
     _install_workspace(session)
-    # The full kill-9 loop has its own session; here its short version runs.
-    session.run("pytest", str(ROOT / "tests"), "-m", "not slow", *session.posargs, env=_PLUGIN_ENV)
+    # The full kill-9 loop has its own session; here its short version runs. AgentDojo needs its
+    # own (heavy) dependency and has a session of its own.
+    session.run(
+        "pytest",
+        str(ROOT / "tests"),
+        "-m",
+        "not slow",
+        f"--ignore={ROOT / 'tests' / 'test_agentdojo.py'}",
+        *session.posargs,
+        env=_PLUGIN_ENV,
+    )
+
+
+@nox.session
+def agentdojo(session: nox.Session) -> None:
+    """AgentDojo's suites, offline, against Tau's runtime and tau-safety's rails.
+
+    A scripted model that obeys every injected instruction drives Tau with the suites' tools;
+    the suites' own utility and security checks score it (tests/test_agentdojo.py; the full
+    figures come from bench/bench_agentdojo.py).
+    """
+    _install_workspace(session)
+    session.install(*_group(ROOT, "agentdojo"))
+    session.run(
+        "pytest", str(ROOT / "tests" / "test_agentdojo.py"), *session.posargs, env=_PLUGIN_ENV
+    )
 
 
 @nox.session(name="local-model")
@@ -245,11 +270,12 @@ def _check_plugin_listing(session: nox.Session, text: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run every bench/*.py script; each must print one JSON document."""
-    scripts = sorted((ROOT / "bench").glob("*.py"))
+    # Other modules in bench/ are helpers the scripts import.
+    scripts = sorted((ROOT / "bench").glob("bench_*.py"))
     if not scripts:
         session.error("bench/ holds no *.py scripts: nothing was measured")
     _install_workspace(session)
-    session.install(*_group(ROOT, "bench"))
+    session.install(*_group(ROOT, "bench"), *_group(ROOT, "agentdojo"))
     for script in scripts:
         # stdout only: a warning a peer prints on stderr must not break the JSON.
         result = subprocess.run(
