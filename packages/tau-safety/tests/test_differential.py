@@ -29,7 +29,6 @@ alphabet at import time; no token-shaped literal is in this file.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import random
@@ -46,21 +45,7 @@ from detect_secrets.settings import default_settings
 
 from tau_safety._secrets import SecretFinding, SecretScanner
 
-_EXAMPLES = "tau_safety_tests_secret_examples"
-
-
-def _load_examples() -> Any:
-    if _EXAMPLES not in sys.modules:
-        path = Path(__file__).with_name("secret_examples.py")
-        spec = importlib.util.spec_from_file_location(_EXAMPLES, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[_EXAMPLES] = module
-        spec.loader.exec_module(module)
-    return sys.modules[_EXAMPLES]
-
-
-examples = _load_examples()
+examples = sys.modules["tau_safety_tests_secret_examples"]  # loaded by conftest.py
 
 
 class Sample(NamedTuple):

@@ -3,12 +3,10 @@ misses; keywords are sound (the scanner's prefilter never hides a match)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,21 +16,7 @@ from tau_safety._rule import Rule
 from tau_safety._rules import RULES
 from tau_safety._secrets import SecretScanner
 
-_EXAMPLES = "tau_safety_tests_secret_examples"
-
-
-def _load_examples() -> Any:
-    if _EXAMPLES not in sys.modules:
-        path = Path(__file__).with_name("secret_examples.py")
-        spec = importlib.util.spec_from_file_location(_EXAMPLES, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[_EXAMPLES] = module
-        spec.loader.exec_module(module)
-    return sys.modules[_EXAMPLES]
-
-
-examples = _load_examples()
+examples = sys.modules["tau_safety_tests_secret_examples"]  # loaded by conftest.py
 BY_ID = {rule.id: rule for rule in RULES}
 IDS = [rule.id for rule in RULES]
 
