@@ -442,14 +442,20 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
 }
 
 
-def worst_case_section(args: argparse.Namespace, result: dict[str, Any]) -> None:
-    sizes = (0.1, 0.4, 1.0) if args.quick else (1.0, 4.0, 10.0)
-    passes = (3, 2, 1)
-    scanner = SecretScanner()
-    scanner.scan(_words(random.Random(0), 10_000))  # compile the common rules
-    section: dict[str, Any] = {"sizes_mb": list(sizes), "passes": list(passes)}
+PATHOLOGICAL_INJECTION: dict[str, Callable[[int], str]] = {
+    "html_comment_open_repeated": lambda n: _repeat("<!--", n),
+    "ignore_previous_repeated": lambda n: _repeat("ignore all previous ", n),
+    "zero_width_run": lambda n: "\u200b" * n,
+    "tag_characters_run": lambda n: _repeat("\U000e0041", n // 4),
+}
+
+
+def _time_inputs(
+    check: Callable[[str], Any], inputs: dict[str, Callable[[int], str]], sizes: Any, passes: Any
+) -> dict[str, Any]:
+    section: dict[str, Any] = {}
     worst = ("", 0.0)
-    for name, make in PATHOLOGICAL.items():
+    for name, make in inputs.items():
         cpu_per_mb: list[float] = []
         wall_per_mb: list[float] = []
         counts: list[int] = []
@@ -460,7 +466,7 @@ def worst_case_section(args: argparse.Namespace, result: dict[str, Any]) -> None
             for _ in range(count):
                 gc.collect()
                 wall, cpu = time.perf_counter(), time.process_time()
-                findings = scanner.scan(text)
+                findings = check(text)
                 best_cpu = min(best_cpu, time.process_time() - cpu)
                 best_wall = min(best_wall, time.perf_counter() - wall)
             cpu_per_mb.append(best_cpu / megabytes)
@@ -476,11 +482,31 @@ def worst_case_section(args: argparse.Namespace, result: dict[str, Any]) -> None
             "scaling_cpu": round(cpu_per_mb[-1] / cpu_per_mb[0], 2),
             "scaling_wall": round(wall_per_mb[-1] / wall_per_mb[0], 2),
         }
-    inputs = {k: v for k, v in section.items() if k in PATHOLOGICAL}
+    rows = dict(section)
     section["max_cpu_s_per_mb"] = {"input": worst[0], "s_per_mb": round(worst[1], 4)}
-    scaling = max((v["scaling_cpu"], k) for k, v in inputs.items())
+    scaling = max((v["scaling_cpu"], k) for k, v in rows.items())
     section["max_scaling_cpu"] = {"input": scaling[1], "ratio": scaling[0]}
     section["linear"] = scaling[0] < LINEAR_BOUND
+    return section
+
+
+def worst_case_section(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Seconds per MB on pathological inputs, for the secret scanner and for the injection
+    detector (on the same inputs plus its own), at three sizes."""
+    from tau_safety._injection import InjectionDetector
+
+    sizes = (0.1, 0.4, 1.0) if args.quick else (1.0, 4.0, 10.0)
+    passes = (3, 2, 1)
+    scanner = SecretScanner()
+    scanner.scan(_words(random.Random(0), 10_000))  # compile the common rules
+    detector = InjectionDetector()
+    detector.scan(_words(random.Random(0), 10_000))
+    section: dict[str, Any] = {"sizes_mb": list(sizes), "passes": list(passes)}
+    section["secrets"] = _time_inputs(scanner.scan, PATHOLOGICAL, sizes, passes)
+    section["injection"] = _time_inputs(
+        detector.scan, {**PATHOLOGICAL, **PATHOLOGICAL_INJECTION}, sizes, passes
+    )
+    section["linear"] = section["secrets"]["linear"] and section["injection"]["linear"]
     result["worst_case"] = section
 
 
