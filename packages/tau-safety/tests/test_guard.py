@@ -144,12 +144,17 @@ def test_warn_mode_keeps_pattern_secrets_but_the_floor_still_redacts_known_value
 def test_a_secret_in_the_goal_is_redacted_from_the_model_request(
     journal: Journal, workdir: Path
 ) -> None:
-    outcome, model = _run(journal, workdir, [], [{"text": "ok"}], goal=f"use {GITHUB} to push")
-    sent = json.dumps(
-        [p.text for m in model.requests[0].messages for p in m.parts if hasattr(p, "text")]
+    # Two turns: the goal goes out with every request, redacted each time, audited once.
+    turns = [{"tool_calls": [{"name": "cat", "arguments": {}}]}, {"text": "ok"}]
+    outcome, model = _run(
+        journal, workdir, [FakeTool("cat", "nothing")], turns, goal=f"use {GITHUB} to push"
     )
-    assert GITHUB not in sent and "[REDACTED]" in sent
-    assert _events(journal, outcome.run_id, "redaction")[0].data["sink"] == "model_request"
+    assert len(model.requests) == 2
+    for request in model.requests:
+        sent = json.dumps([p.text for m in request.messages for p in m.parts if hasattr(p, "text")])
+        assert GITHUB not in sent and "[REDACTED]" in sent
+    [entry] = _events(journal, outcome.run_id, "redaction")
+    assert entry.data["sink"] == "model_request"
 
 
 def test_log_records_of_tau_loggers_are_redacted(

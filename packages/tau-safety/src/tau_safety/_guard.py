@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ class RunGuard:
         )
         for text in (task.goal, *task.context, *task.constraints, task.system or ""):
             self.taint.add_trusted(text)
-        self._scanned: set[int] = set()
+        self._inbound_seen: dict[tuple[str, str], TextPart | None] = {}
         self._restore(run.history)
 
     def _restore(self, history: Sequence[Any]) -> None:
@@ -150,10 +150,7 @@ class RunGuard:
 
     # -- tool calls -------------------------------------------------------------------------
 
-    def tool_call(self, context: ToolCallContext, inner: Awaitable[ToolResult]) -> Any:
-        return self._tool_call(context, inner)
-
-    async def _tool_call(self, context: ToolCallContext, inner: Any) -> ToolResult:
+    async def tool_call(self, context: ToolCallContext, inner: Any) -> ToolResult:
         call, spec = context.call, context.spec
         caps = _capabilities(context)
         if self.settings.rails:
@@ -212,7 +209,7 @@ class RunGuard:
         text = result.content if isinstance(result.content, str) else _dumps(result.content)
         metadata: dict[str, Any] = {}
 
-        findings = self.scanner.scan(text) if text else []
+        redacted, findings = self.scanner.redact(text) if text else (text, [])
         if findings:
             rules = Counter(f.rule_id for f in findings)
             self.taint.secret_seen.extend(r for r in rules if r not in self.taint.secret_seen)
@@ -234,7 +231,7 @@ class RunGuard:
                 )
             if self.settings.secrets == "redact":
                 self._remember(text, findings)
-                text, _ = self.scanner.redact(text)
+                text = redacted
                 result = _with_content(result, text)
             metadata["secrets"] = sorted(rules)
 
@@ -307,11 +304,17 @@ class RunGuard:
             context.request = evolve(request, messages=tuple(messages))
 
     def _inbound(self, role: str, part: TextPart) -> tuple[TextPart, bool]:
-        key = hash((role, part.text))
-        first = key not in self._scanned
-        self._scanned.add(key)
-        findings = self.scanner.scan(part.text)
-        if findings and first:
+        """The part as it may be sent. The task's messages come back on every turn: each
+        distinct text is scanned, audited and redacted once per run."""
+        key = (role, part.text)
+        if key not in self._inbound_seen:
+            self._inbound_seen[key] = self._first_inbound(role, part)
+        cleaned = self._inbound_seen[key]
+        return (part, False) if cleaned is None else (cleaned, True)
+
+    def _first_inbound(self, role: str, part: TextPart) -> TextPart | None:
+        redacted, findings = self.scanner.redact(part.text)
+        if findings:
             self.run.audit(
                 "redaction" if self.settings.secrets != "warn" else "safety_finding",
                 {
@@ -322,7 +325,7 @@ class RunGuard:
                     "mode": self.settings.secrets,
                 },
             )
-        if first and role == "user":
+        if role == "user":
             injections = self.detector.scan(part.text)
             if injections:
                 self.run.audit(
@@ -338,9 +341,8 @@ class RunGuard:
                 )
         if findings and self.settings.secrets != "warn":
             self._remember(part.text, findings)
-            text, _ = self.scanner.redact(part.text)
-            return TextPart(text), True
-        return part, False
+            return TextPart(redacted)
+        return None
 
 
 def _resolve(workdir: Path, path: str) -> Path:
